@@ -1,0 +1,1 @@
+"""jiyu HTTP scoring API (FastAPI). Empty until the API issue lands."""

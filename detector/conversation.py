@@ -1,0 +1,53 @@
+"""Conversations: validation of the input, speaker → role mapping, per-call deductions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+# Speaker names as call-centre systems write them, mapped to the roles jiyu judges.
+ROLE_ALIASES = {
+    "agent": "agent", "坐席": "agent", "客服": "agent", "a": "agent", "staff": "agent", "system": "agent",
+    "customer": "customer", "客户": "customer", "用户": "customer", "b": "customer", "user": "customer",
+}
+# Points taken off a call per turn judged a violation, by the highest severity in that turn.
+# Reviews cost nothing until a person confirms them.
+DEDUCTION = {1: 2.0, 2: 5.0, 3: 10.0}
+START_SCORE = 100.0
+
+
+class Turn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    speaker: str
+    text: str
+    start: float | None = None
+    end: float | None = None
+
+
+class Conversation(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    conversation_id: str | int
+    turns: list[Turn] = Field(min_length=0)
+
+
+class ConversationError(ValueError):
+    """Bad conversation input; the message names the field."""
+
+
+def parse_conversation(data: Any) -> Conversation:
+    if isinstance(data, Conversation):
+        return data
+    if not isinstance(data, dict):
+        raise ConversationError(f"a conversation must be a JSON object, got {type(data).__name__}")
+    try:
+        return Conversation.model_validate(data)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ".".join(str(x) for x in first["loc"])
+        raise ConversationError(f"{loc}: {first['msg']}") from None
+
+
+def role_of(speaker: str) -> str:
+    s = speaker.strip().casefold()
+    return ROLE_ALIASES.get(s, s)

@@ -1,0 +1,246 @@
+"""Lexicon packs: YAML files of phrase rules, context patterns and allowlisted phrases.
+
+A `Lexicon` is the layered result of one or more packs (the bundled default first): a later
+pack adds rules, replaces a rule with the same id, or disables earlier rules by id. Loading
+never guesses: every schema problem becomes a `Problem` naming file and line, and
+`Lexicon.load` raises `LexiconError` with all of them. See lexicons/README.md for the format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+CATEGORIES = ("disrespectful", "unfriendly", "impatient", "impolite")
+CATEGORY_NAMES_ZH = {"disrespectful": "不尊重", "unfriendly": "不友好", "impatient": "不耐烦", "impolite": "不客气"}
+DEFAULT_PACK = Path(__file__).resolve().parent.parent / "lexicons" / "default"
+
+Category = Literal["disrespectful", "unfriendly", "impatient", "impolite"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Rule(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9]*-[a-z0-9][a-z0-9-]*$")
+    category: Category
+    severity: int = Field(ge=1, le=3)
+    suggestion: str | None = None
+    source: Literal["seed", "jiyu"] | str = "jiyu"
+    note: str = ""
+
+
+class PhraseRule(_Rule):
+    phrase: str = Field(min_length=1)
+    variants: tuple[str, ...] = ()
+    initials: tuple[str, ...] = ()
+    pinyin: Literal["auto", True, False] = "auto"
+    unless_before: tuple[str, ...] = ()
+    unless_after: tuple[str, ...] = ()
+    window: int = Field(default=6, ge=1, le=40)
+
+    @field_validator("initials")
+    @classmethod
+    def _initials_are_latin(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for s in v:
+            if not re.fullmatch(r"[a-z]{2,8}", s):
+                raise ValueError(f"initials must be 2-8 lowercase letters, got {s!r}")
+        return v
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        return (self.phrase, *self.variants)
+
+
+class PatternRule(_Rule):
+    anchor: str = Field(min_length=1)
+    regex: str
+    examples: tuple[str, ...] = Field(min_length=1)
+    counterexamples: tuple[str, ...] = ()
+
+    @field_validator("regex")
+    @classmethod
+    def _compiles(cls, v: str) -> str:
+        try:
+            re.compile(v)
+        except re.error as e:
+            raise ValueError(f"regex does not compile: {e}") from None
+        return v
+
+
+class AllowPhrase(_Strict):
+    phrase: str = Field(min_length=1)
+    note: str = ""
+
+
+class PackMeta(_Strict):
+    name: str
+    description: str = ""
+    disable: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    file: Path
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    where: Where
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+class LexiconError(ValueError):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("invalid lexicon:\n" + "\n".join(f"  {p}" for p in problems))
+
+
+class _LineLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
+    """Safe YAML loader that records the line of every mapping under the key '__line__'."""
+
+    def construct_mapping(self, node, deep=False):  # noqa: ANN001
+        mapping = super().construct_mapping(node, deep=deep)
+        mapping["__line__"] = node.start_mark.line + 1
+        return mapping
+
+
+@dataclass(slots=True)
+class Pack:
+    root: Path
+    meta: PackMeta
+    rules: list[tuple[PhraseRule, Where]] = field(default_factory=list)
+    patterns: list[tuple[PatternRule, Where]] = field(default_factory=list)
+    allow: list[tuple[AllowPhrase, Where]] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+
+_SECTIONS = {"entries": PhraseRule, "patterns": PatternRule, "allow": AllowPhrase}
+
+
+def _validation_problems(err: ValidationError, where: Where) -> list[Problem]:
+    out = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"])
+        msg = "unknown field" if e["type"] == "extra_forbidden" else e["msg"]
+        out.append(Problem(where, f"{loc}: {msg}" if loc else msg))
+    return out
+
+
+def load_pack(root: Path) -> tuple[Pack, list[Problem]]:
+    """Read one pack folder. Returns the pack (bad items left out) and every problem found."""
+    root = Path(root)
+    problems: list[Problem] = []
+    if not root.is_dir():
+        raise LexiconError([Problem(Where(root, 0), "lexicon pack folder not found")])
+    files = sorted(root.glob("*.yaml"))
+    if not files:
+        raise LexiconError([Problem(Where(root, 0), "no *.yaml files in lexicon pack")])
+    pack = Pack(root=root, meta=PackMeta(name=root.name), files=files)
+    for path in files:
+        try:
+            doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
+        except (yaml.YAMLError, UnicodeDecodeError) as e:
+            mark = getattr(e, "problem_mark", None)
+            problems.append(Problem(Where(path, mark.line + 1 if mark else 0), f"cannot parse: {e}"))
+            continue
+        if doc is None:
+            continue
+        if not isinstance(doc, dict):
+            problems.append(Problem(Where(path, 1), "top level must be a mapping"))
+            continue
+        line = doc.pop("__line__", 1)
+        if path.name == "pack.yaml":
+            try:
+                pack.meta = PackMeta(**doc)
+            except ValidationError as e:
+                problems += _validation_problems(e, Where(path, line))
+            continue
+        for key in doc:
+            if key not in _SECTIONS:
+                problems.append(Problem(Where(path, line), f"unknown section {key!r} (expected one of {', '.join(_SECTIONS)})"))
+        for key, model in _SECTIONS.items():
+            items = doc.get(key) or []
+            if not isinstance(items, list):
+                problems.append(Problem(Where(path, line), f"{key} must be a list"))
+                continue
+            target = {"entries": pack.rules, "patterns": pack.patterns, "allow": pack.allow}[key]
+            for item in items:
+                if not isinstance(item, dict):
+                    problems.append(Problem(Where(path, line), f"{key}: each item must be a mapping"))
+                    continue
+                where = Where(path, item.pop("__line__", line))
+                try:
+                    target.append((model(**item), where))
+                except ValidationError as e:
+                    problems += _validation_problems(e, where)
+    return pack, problems
+
+
+@dataclass(slots=True)
+class Lexicon:
+    """The rules in force after layering packs, each with where it was defined."""
+
+    packs: list[Pack]
+    rules: dict[str, tuple[PhraseRule, Where]]
+    patterns: dict[str, tuple[PatternRule, Where]]
+    allow: list[tuple[AllowPhrase, Where]]
+    version: str
+    problems: list[Problem]
+
+    @classmethod
+    def load(cls, extra: list[str | Path] | tuple = (), *, include_default: bool = True, strict: bool = True) -> Lexicon:
+        roots = ([DEFAULT_PACK] if include_default else []) + [Path(p) for p in extra]
+        packs, problems = [], []
+        rules: dict[str, tuple[PhraseRule, Where]] = {}
+        patterns: dict[str, tuple[PatternRule, Where]] = {}
+        allow: list[tuple[AllowPhrase, Where]] = []
+        for root in roots:
+            pack, found = load_pack(root)
+            packs.append(pack)
+            problems += found
+            seen: dict[str, Where] = {}
+            for rule, where in [*pack.rules, *pack.patterns]:
+                if rule.id in seen:
+                    problems.append(Problem(where, f"duplicate id {rule.id!r} (first defined at {seen[rule.id]})"))
+                    continue
+                seen[rule.id] = where
+                rules.pop(rule.id, None)
+                patterns.pop(rule.id, None)
+                (patterns if isinstance(rule, PatternRule) else rules)[rule.id] = (rule, where)
+            for rule_id in pack.meta.disable:
+                if rules.pop(rule_id, None) is None and patterns.pop(rule_id, None) is None:
+                    problems.append(Problem(Where(pack.root / "pack.yaml", 1), f"disable: no earlier rule has id {rule_id!r}"))
+            allow += pack.allow
+        if strict and problems:
+            raise LexiconError(problems)
+        return cls(packs, rules, patterns, allow, _version(packs), problems)
+
+    def counts(self) -> dict[str, int]:
+        out = {c: 0 for c in CATEGORIES}
+        for rule, _ in [*self.rules.values(), *self.patterns.values()]:
+            out[rule.category] += 1
+        return out
+
+
+def _version(packs: list[Pack]) -> str:
+    """Content hash of every file of every pack, in layering order."""
+    h = hashlib.sha256()
+    for pack in packs:
+        for path in pack.files:
+            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()[:12]

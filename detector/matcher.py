@@ -1,0 +1,223 @@
+"""Aho-Corasick matching of a compiled lexicon over normalised text.
+
+Two automatons, built once and never mutated afterwards (safe to share between threads):
+- surface: folded phrases and variants, pattern anchors, typed initials and allowlist phrases;
+- pinyin: toneless syllable strings of phrases long enough to be safe (>= 3 syllables, or
+  marked `pinyin: true`) for ASR homophones and typed pinyin.
+Every candidate comes from `Automaton.iter()`; then, in order: Latin word boundaries and the
+noise-gap bound, pattern verification, context vetoes, allowlist cover, and finally our own
+overlap resolution (longest normalised span wins; ties by severity, source, position, id).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import ahocorasick
+
+from .lexicon import Lexicon, PatternRule, PhraseRule
+from .normalise import MARKERS, MAX_GAP, Normalised, fold
+from .pinyin import PinyinTable
+
+# Kinds of surface payload
+RULE, ANCHOR, ALLOW, INITIALS = 0, 1, 2, 3
+SOURCE_RANK = {"lexicon": 0, "pattern": 1, "pinyin": 2}
+
+# A forbidden phrase that is mentioned rather than used (a trainer quoting the rule, a script
+# saying what not to say) is not a violation: a prohibition right before it, a "such words"
+# right after it, or quotation marks around it.
+_PROHIBITION_BEFORE = re.compile(
+    r"(?:不能|不要|不得|禁止|严禁|不宜|不允许|不应该|不应|切忌|不可以|避免|不准|忌|不许)"
+    r"(?:对[^。!?]{0,8})?(?:说|讲|用|使用|叫|称呼|称|问)(?:什么|类似|像|诸如)?$"
+)
+_SUCH_WORDS_AFTER = re.compile(r"^(?:这种|这类|这样的|之类的?|这些|一类的?|等)(?:话|词|说法|字眼|用语|忌语|语言)")
+_QUOTES = {"“": "”", "‘": "’", "「": "」", "『": "』", '"': '"', "'": "'"}
+MIN_PINYIN_SYLLABLES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A rule matched at normalised [start, end)."""
+
+    start: int
+    end: int
+    rule: int  # index into Matcher.rules
+    source: str  # lexicon | pattern | pinyin
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    rule: PhraseRule | PatternRule
+    before: tuple[str, ...]  # folded context vetoes
+    after: tuple[str, ...]
+    regex: re.Pattern | None
+
+
+def _is_latin(c: str) -> bool:
+    return c.isascii() and c.isalnum()
+
+
+class Matcher:
+    def __init__(self, lexicon: Lexicon, pinyin: PinyinTable | None = None):
+        self.lexicon = lexicon
+        self.pinyin = pinyin or PinyinTable()
+        self.rules: list[CompiledRule] = []
+        surface: dict[str, list[tuple[int, int]]] = {}
+        py: dict[str, list[int]] = {}
+        for rule, _ in lexicon.rules.values():
+            idx = self._add_rule(rule)
+            for form in rule.forms:
+                key = phrase_key(form)
+                if key:
+                    surface.setdefault(key, []).append((RULE, idx))
+                    if self._pinyin_applies(rule, key):
+                        for k in self.pinyin.phrase_keys(key):
+                            py.setdefault(k, []).append(idx)
+            for initials in rule.initials:
+                surface.setdefault(initials, []).append((INITIALS, idx))
+        for rule, _ in lexicon.patterns.values():
+            idx = self._add_rule(rule)
+            key = phrase_key(rule.anchor)
+            if key:
+                surface.setdefault(key, []).append((ANCHOR, idx))
+        for entry, _ in lexicon.allow:
+            key = phrase_key(entry.phrase)
+            if key:
+                surface.setdefault(key, []).append((ALLOW, -1))
+        self.surface = _automaton(surface)
+        self.py = _automaton(py)
+        self._order = {i: (-c.rule.severity, c.rule.id) for i, c in enumerate(self.rules)}
+
+    def _add_rule(self, rule: PhraseRule | PatternRule) -> int:
+        before = tuple(filter(None, map(fold, getattr(rule, "unless_before", ()))))
+        after = tuple(filter(None, map(fold, getattr(rule, "unless_after", ()))))
+        regex = re.compile(rule.regex) if isinstance(rule, PatternRule) else None
+        self.rules.append(CompiledRule(rule, before, after, regex))
+        return len(self.rules) - 1
+
+    def _pinyin_applies(self, rule: PhraseRule, key: str) -> bool:
+        if rule.pinyin is False:
+            return False
+        n = self.pinyin.syllable_count(key)
+        return n >= MIN_PINYIN_SYLLABLES or (rule.pinyin is True and n >= 2)
+
+    # -- matching -----------------------------------------------------------------------
+
+    def find(self, norm: Normalised, *, use_allowlist: bool = True) -> list[Hit]:
+        """Resolved hits in normalised coordinates, ordered by position."""
+        text = norm.text
+        candidates: list[Hit] = []
+        allowed: list[tuple[int, int]] = []
+        for end, (length, payloads) in self.surface.iter(text):
+            start = end + 1 - length
+            for kind, idx in payloads:
+                if kind == ALLOW:
+                    allowed.append((start, end + 1))
+                    continue
+                if not self._surface_ok(norm, start, end + 1):
+                    continue
+                compiled = self.rules[idx]
+                if kind == ANCHOR:
+                    candidates += self._verify_pattern(text, start, end + 1, idx)
+                else:
+                    candidates.append(Hit(start, end + 1, idx, "pinyin" if kind == INITIALS else "lexicon"))
+        candidates += self._pinyin_hits(norm)
+        if not candidates:
+            return []
+        kept = [
+            h
+            for h in candidates
+            if not (use_allowlist and any(a <= h.start and h.end <= b for a, b in allowed))
+            and not self._vetoed(text, h)
+            and not _is_mention(norm, h)
+        ]
+        return self._resolve(kept)
+
+    def _surface_ok(self, norm: Normalised, start: int, end: int) -> bool:
+        if norm.max_gap(start, end) > MAX_GAP:
+            return False
+        text, original = norm.text, norm.original
+        s, e = norm.span(start, end)
+        if _is_latin(text[start]) and s > 0 and _is_latin(original[s - 1]):
+            return False
+        if _is_latin(text[end - 1]) and e < len(original) and _is_latin(original[e]):
+            return False
+        return True
+
+    def _pinyin_hits(self, norm: Normalised) -> list[Hit]:
+        py = self.pinyin.convert(norm.text)
+        hits = []
+        for end, (length, payloads) in self.py.iter(py.text):
+            start, stop = py.norm_span(end + 1 - length, end + 1)
+            if not self._surface_ok(norm, start, stop):
+                continue
+            hits += [Hit(start, stop, idx, "pinyin") for idx in payloads]
+        return hits
+
+    def _verify_pattern(self, text: str, start: int, end: int, idx: int) -> list[Hit]:
+        # The regex sees the anchor's sentence and the next one (喂! followed by 您好 is a greeting).
+        s0, e0 = _sentence(text, start, end)
+        e0 = _sentence(text, e0, e0)[1] if e0 < len(text) else e0
+        for m in self.rules[idx].regex.finditer(text[s0:e0]):
+            if m.start() + s0 <= start and end <= m.end() + s0:
+                return [Hit(m.start() + s0, m.end() + s0, idx, "pattern")]
+        return []
+
+    def _vetoed(self, text: str, hit: Hit) -> bool:
+        compiled = self.rules[hit.rule]
+        if not (compiled.before or compiled.after):
+            return False
+        s0, e0 = _sentence(text, hit.start, hit.end)
+        w = compiled.rule.window
+        before = text[max(s0, hit.start - w) : hit.start]
+        after = text[hit.end : min(e0, hit.end + w)]
+        return any(v in before for v in compiled.before) or any(v in after for v in compiled.after)
+
+    def _resolve(self, hits: list[Hit]) -> list[Hit]:
+        """Non-overlapping selection: longest first, then severity, source, position, id."""
+        order = self._order
+        ranked = sorted(set(hits), key=lambda h: (h.start - h.end, order[h.rule][0], SOURCE_RANK[h.source], h.start, order[h.rule][1]))
+        taken: list[Hit] = []
+        for h in ranked:
+            if all(h.end <= t.start or t.end <= h.start for t in taken):
+                taken.append(h)
+        return sorted(taken, key=lambda h: h.start)
+
+
+def _is_mention(norm: Normalised, hit: Hit) -> bool:
+    text = norm.text
+    s0, e0 = _sentence(text, hit.start, hit.end)
+    if _PROHIBITION_BEFORE.search(text[s0 : hit.start]) or _SUCH_WORDS_AFTER.match(text[hit.end : e0]):
+        return True
+    original = norm.original
+    s, e = norm.span(hit.start, hit.end)
+    left = original[original.rfind("\n", 0, s) + 1 : s]
+    nl = original.find("\n", e)
+    right = original[e : nl if nl >= 0 else None]
+    for open_q, close_q in _QUOTES.items():
+        i = left.rfind(open_q)
+        if i >= 0 and close_q not in left[i + 1 :] and close_q in right:
+            if open_q != close_q or left.count(open_q) % 2 == 1:
+                return True
+    return False
+
+
+def phrase_key(phrase: str) -> str:
+    """A lexicon phrase as the automaton stores it: folded, without sentence marks at its ends."""
+    return fold(phrase).strip("".join(MARKERS))
+
+
+def _automaton(entries: dict) -> ahocorasick.Automaton:
+    a = ahocorasick.Automaton()
+    for key, payloads in entries.items():
+        a.add_word(key, (len(key), tuple(payloads)))
+    a.make_automaton()
+    return a
+
+
+def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
+    """[s, e) of the sentence around normalised [start, end); e includes the closing marker."""
+    s = max(text.rfind(m, 0, start) for m in MARKERS) + 1
+    found = [i for i in (text.find(m, end) for m in MARKERS) if i >= 0]
+    return s, (min(found) + 1 if found else len(text))

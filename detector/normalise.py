@@ -1,0 +1,112 @@
+"""Text folding with a map back to the original string.
+
+Lexicon phrases and checked text go through the same `normalise`, so a phrase matches
+whatever spelling folds to the same form. Every normalised character remembers the index of
+the original character it came from; spans found in the normalised text are mapped back
+with `Normalised.span` and always slice the ORIGINAL input.
+
+Folding, per character (cached, so each distinct character is analysed once per process):
+NFKC (全角→半角, ①→1, fancy Latin → ASCII), casefold, 繁→简 (OpenCC), 壹贰叁→一二三.
+Spaces, punctuation, symbols, emoji, zero-width, private-use and combining characters and the
+ASR fillers 嗯 啊 呃 唔 (and 那个) are skipped; sentence ends are kept as 。 ! ? so that no
+phrase matches across them. A run of one non-ASCII character counts once (有有完没完).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+
+import opencc
+
+# Sentence ends, after NFKC. They stay in the normalised text as one of three markers.
+SENTENCE_ENDS = {"。": "。", "!": "!", "?": "?", ";": "。", "\n": "。", "\r": "。", "\u2029": "。"}
+MARKERS = frozenset("。!?")
+# ASR / spoken fillers: never part of a phrase, so they are skipped like spaces.
+FILLERS = frozenset("嗯啊呃唔")
+FILLER_PAIRS = {"那": "个"}  # 那个 as a hesitation; both characters are skipped
+# Financial numerals are unambiguous; 两 is not folded (两个 is ordinary speech).
+NUMERALS = str.maketrans("壹贰叁肆伍陆柒捌玖拾貳參陸", "一二三四五六七八九十二三六")
+NOISE_CATEGORIES = frozenset("ZPSCM")
+# A phrase may have noise between its characters, but no single gap longer than this.
+MAX_GAP = 6
+
+_t2s = opencc.OpenCC("t2s")
+
+
+def _fold_char(ch: str) -> str:
+    out = []
+    for c in unicodedata.normalize("NFKC", ch).casefold():
+        if c in SENTENCE_ENDS:
+            out.append(SENTENCE_ENDS[c])
+            continue
+        if c in FILLERS or unicodedata.category(c)[0] in NOISE_CATEGORIES:
+            continue
+        c = c.translate(NUMERALS)
+        if ord(c) > 0x2E7F:  # CJK and beyond: the only place 繁→简 applies
+            s = _t2s.convert(c)
+            c = s if len(s) == 1 else c
+        out.append(c)
+    return "".join(out)
+
+
+class _FoldTable(dict):
+    """char -> folded string ('' for noise); filled on first sight of each character."""
+
+    def __missing__(self, ch: str) -> str:
+        folded = self[ch] = _fold_char(ch)
+        return folded
+
+
+FOLD = _FoldTable()
+
+
+@dataclass(frozen=True, slots=True)
+class Normalised:
+    original: str
+    text: str  # the folded form that matchers see
+    offsets: tuple[int, ...]  # offsets[i]: index in `original` of text[i]
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Original [start, end) covering normalised [start, end)."""
+        return self.offsets[start], self.offsets[end - 1] + 1
+
+    def max_gap(self, start: int, end: int) -> int:
+        """Longest run of skipped original characters strictly inside normalised [start, end)."""
+        offs = self.offsets
+        return max((offs[k + 1] - offs[k] - 1 for k in range(start, end - 1)), default=0)
+
+
+def _collapses(c: str) -> bool:
+    return ord(c) > 127 or c in MARKERS
+
+
+def normalise(text: str) -> Normalised:
+    fold = FOLD
+    chars: list[str] = []
+    offsets: list[int] = []
+    prev = ""
+    skip_next = ""
+    for i, ch in enumerate(text):
+        f = fold[ch]
+        if not f:
+            continue
+        if skip_next:
+            expected, skip_next = skip_next, ""
+            if f == expected:
+                continue
+        if f in FILLER_PAIRS and i + 1 < len(text) and fold[text[i + 1]] == FILLER_PAIRS[f]:
+            skip_next = FILLER_PAIRS[f]
+            continue
+        for c in f:
+            if c == prev and _collapses(c):
+                continue
+            chars.append(c)
+            offsets.append(i)
+            prev = c
+    return Normalised(text, "".join(chars), tuple(offsets))
+
+
+def fold(text: str) -> str:
+    """The normalised form alone (for lexicon phrases and context words)."""
+    return normalise(text).text

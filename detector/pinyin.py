@@ -1,0 +1,113 @@
+"""The pinyin surface: text as a string of toneless syllables, one character per syllable.
+
+Each toneless syllable (zhang, bie, ...) gets one private-use character, so a phrase's pinyin is
+a short string and the same Aho-Corasick machinery matches ASR homophones (问别任去 → wen bie
+ren qu) and typed pinyin (wenbierenqu, "you wan mei wan"). Private-use characters are noise
+to the normaliser, so they can never come from the input itself.
+
+The character → syllable table is read once from pypinyin's dictionary (first reading per
+character); pypinyin's phrase-aware conversion is not run per utterance. Lexicon phrases get
+every combination of their characters' readings, so a heteronym (长 zhang/chang) matches either.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pypinyin.pinyin_dict import pinyin_dict
+
+_PUA = 0xE000
+_TONES = str.maketrans(
+    "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ",
+    "aaaaeeeeiiiioooouuuuvvvvvnnnm",
+)
+_LATIN_RUN = re.compile(r"[a-z]+")
+MAX_READING_COMBINATIONS = 32
+
+
+def _toneless(reading: str) -> str:
+    return reading.translate(_TONES).replace("ê", "e").replace("\u0304", "").replace("\u030c", "")
+
+
+@dataclass(frozen=True, slots=True)
+class PinyinText:
+    text: str  # one character per syllable; other characters act as separators
+    starts: tuple[int, ...] | None  # normalised start of each character; None: 1:1 with the input
+    ends: tuple[int, ...] | None
+
+    def norm_span(self, start: int, end: int) -> tuple[int, int]:
+        if self.starts is None:
+            return start, end
+        return self.starts[start], self.ends[end - 1]
+
+
+class PinyinTable:
+    def __init__(self) -> None:
+        readings: dict[int, list[str]] = {}
+        syllables: set[str] = set()
+        for cp, value in pinyin_dict.items():
+            toneless = list(dict.fromkeys(_toneless(r) for r in value.split(",")))
+            readings[cp] = toneless
+            syllables.update(toneless)
+        self.code = {s: chr(_PUA + i) for i, s in enumerate(sorted(syllables))}
+        self._readings = readings
+        # str.translate table: character -> its first reading's syllable character
+        self.translate_table = {cp: self.code[r[0]] for cp, r in readings.items()}
+        self._max_syllable = max(map(len, syllables))
+
+    def readings(self, ch: str) -> list[str]:
+        return self._readings.get(ord(ch), [])
+
+    def phrase_keys(self, folded: str) -> list[str]:
+        """Every syllable string a folded phrase may be heard as ([] if a character has none)."""
+        per_char = [self.readings(c) for c in folded]
+        if not per_char or not all(per_char):
+            return []
+        combos = itertools.islice(itertools.product(*per_char), MAX_READING_COMBINATIONS)
+        return ["".join(self.code[s] for s in combo) for combo in combos]
+
+    def syllable_count(self, folded: str) -> int:
+        return len(folded) if all(self.readings(c) for c in folded) else 0
+
+    @lru_cache(maxsize=4096)
+    def segment(self, run: str) -> tuple[tuple[str, int, int], ...]:
+        """Greedy longest-syllable split of a Latin run: (code or letter, start, end) in run."""
+        out = []
+        i = 0
+        while i < len(run):
+            for n in range(min(self._max_syllable, len(run) - i), 0, -1):
+                code = self.code.get(run[i : i + n])
+                if code:
+                    out.append((code, i, i + n))
+                    i += n
+                    break
+            else:
+                out.append((run[i], i, i + 1))
+                i += 1
+        return tuple(out)
+
+    def convert(self, norm: str) -> PinyinText:
+        """The pinyin surface of normalised text."""
+        py = norm.translate(self.translate_table)
+        if not _LATIN_RUN.search(py):
+            return PinyinText(py, None, None)
+        chars, starts, ends = [], [], []
+        pos = 0
+        for m in _LATIN_RUN.finditer(py):
+            for k in range(pos, m.start()):
+                chars.append(py[k])
+                starts.append(k)
+                ends.append(k + 1)
+            for code, s, e in self.segment(m.group()):
+                chars.append(code)
+                starts.append(m.start() + s)
+                ends.append(m.start() + e)
+            pos = m.end()
+        for k in range(pos, len(py)):
+            chars.append(py[k])
+            starts.append(k)
+            ends.append(k + 1)
+        return PinyinText("".join(chars), tuple(starts), tuple(ends))

@@ -1,0 +1,109 @@
+"""Result types: Evidence (one span), Verdict (one text), CallReport (one conversation).
+
+Spans are [start, end) indices into the ORIGINAL text; `Evidence.text` is exactly
+`original[start:end]`. `to_dict()` gives the JSON contract of DESIGN.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+DECISIONS = ("pass", "review", "violation")
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    start: int
+    end: int
+    text: str
+    category: str
+    source: str  # lexicon | pattern | pinyin (| classifier)
+    rule_id: str
+    severity: int
+    score: float
+    suggestion: str | None = None
+
+    def to_dict(self) -> dict:
+        d = {
+            "start": self.start,
+            "end": self.end,
+            "text": self.text,
+            "category": self.category,
+            "source": self.source,
+            "rule_id": self.rule_id,
+            "severity": self.severity,
+            "score": self.score,
+        }
+        if self.suggestion:
+            d["suggestion"] = self.suggestion
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    decision: str  # pass | review | violation
+    score: float  # 0..1, how sure we are that the text breaks the standard
+    labels: tuple[str, ...]  # categories, most severe first
+    evidence: tuple[Evidence, ...]
+    mode: str = "qa"
+
+    @property
+    def flagged(self) -> bool:
+        """A review is flagged too: it goes to a person."""
+        return self.decision != "pass"
+
+    def to_dict(self) -> dict:
+        return {
+            "flagged": self.flagged,
+            "decision": self.decision,
+            "score": self.score,
+            "labels": list(self.labels),
+            "evidence": [e.to_dict() for e in self.evidence],
+            "mode": self.mode,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TurnViolation:
+    turn: int  # index into the input turns
+    speaker: str
+    start: float | None
+    end: float | None
+    verdict: Verdict
+
+    def to_dict(self) -> dict:
+        return {
+            "turn": self.turn,
+            "speaker": self.speaker,
+            "start": self.start,
+            "end": self.end,
+            "decision": self.verdict.decision,
+            "score": self.verdict.score,
+            "labels": list(self.verdict.labels),
+            "evidence": [e.to_dict() for e in self.verdict.evidence],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CallReport:
+    conversation_id: str
+    violations: tuple[TurnViolation, ...]
+    score: float  # 100 minus deductions, floored at 0
+    deductions: float
+    turns_judged: int
+    extra: dict = field(default_factory=dict)  # input fields other than turns, copied through
+
+    @property
+    def flagged(self) -> bool:
+        return bool(self.violations)
+
+    def to_dict(self) -> dict:
+        return {
+            **self.extra,
+            "conversation_id": self.conversation_id,
+            "flagged": self.flagged,
+            "violations": [v.to_dict() for v in self.violations],
+            "score": self.score,
+            "deductions": self.deductions,
+            "turns_judged": self.turns_judged,
+        }

@@ -1,0 +1,1 @@
+"""Bundled 忌语 lexicon packs (data only; see README.md)."""
