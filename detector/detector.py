@@ -8,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 from .conversation import DEDUCTION, START_SCORE, parse_conversation, role_of
-from .lexicon import Lexicon
+from .lexicon import Lexicon, LexiconError
+from .lexicon_check import compiled_problems
 from .matcher import Matcher
 from .normalise import normalise
 from .pinyin import PinyinTable
@@ -40,6 +41,9 @@ class Detector:
         self.mode = check_mode(mode)
         self.lexicon = Lexicon.load(list(lexicons), include_default=include_default)
         self.matcher = Matcher(self.lexicon, _pinyin_table())
+        problems = compiled_problems(self.lexicon, self.matcher)
+        if problems:  # the same checks as `jiyu lexicon check`: a broken pack never serves
+            raise LexiconError(problems)
         self.model_version: str | None = None  # the tone classifier is not part of this build
 
     @property

@@ -134,6 +134,17 @@ class Matcher:
         ]
         return self._resolve(kept)
 
+    def literals(self, norm: Normalised) -> list[tuple[int, int]]:
+        """Spans where any rule phrase, variant or pattern anchor occurs (before any check)."""
+        spans = [
+            (end + 1 - length, end + 1)
+            for end, (length, payloads) in self.surface.iter(norm.text)
+            if any(kind != ALLOW for kind, _ in payloads)
+        ]
+        py = self.pinyin.convert(norm.text)
+        spans += [py.norm_span(end + 1 - length, end + 1) for end, (length, _) in self.py.iter(py.text)]
+        return spans
+
     def _surface_ok(self, norm: Normalised, start: int, end: int) -> bool:
         if norm.max_gap(start, end) > MAX_GAP:
             return False

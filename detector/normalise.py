@@ -27,6 +27,9 @@ FILLERS = frozenset("嗯啊呃唔")
 FILLER_PAIRS = {"那": "个"}  # 那个 as a hesitation; both characters are skipped
 # Financial numerals are unambiguous; 两 is not folded (两个 is ordinary speech).
 NUMERALS = str.maketrans("壹贰叁肆伍陆柒捌玖拾貳參陸", "一二三四五六七八九十二三六")
+# Traditional forms that are also valid simplified characters, so OpenCC keeps them when
+# converting one character at a time (忙著 → 忙着 needs the phrase); folded here.
+TRADITIONAL_EXTRA = str.maketrans("著乾瞭", "着干了")
 NOISE_CATEGORIES = frozenset("ZPSCM")
 # A phrase may have noise between its characters, but no single gap longer than this.
 MAX_GAP = 6
@@ -45,7 +48,7 @@ def _fold_char(ch: str) -> str:
         c = c.translate(NUMERALS)
         if ord(c) > 0x2E7F:  # CJK and beyond: the only place 繁→简 applies
             s = _t2s.convert(c)
-            c = s if len(s) == 1 else c
+            c = (s if len(s) == 1 else c).translate(TRADITIONAL_EXTRA)
         out.append(c)
     return "".join(out)
 

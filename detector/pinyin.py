@@ -74,19 +74,28 @@ class PinyinTable:
 
     @lru_cache(maxsize=4096)
     def segment(self, run: str) -> tuple[tuple[str, int, int], ...]:
-        """Greedy longest-syllable split of a Latin run: (code or letter, start, end) in run."""
-        out = []
-        i = 0
-        while i < len(run):
-            for n in range(min(self._max_syllable, len(run) - i), 0, -1):
-                code = self.code.get(run[i : i + n])
-                if code:
-                    out.append((code, i, i + n))
-                    i += n
-                    break
-            else:
-                out.append((run[i], i, i + 1))
-                i += 1
+        """Split a Latin run into syllables: fewest letters left over, then fewest pieces.
+
+        (code or leftover letter, start, end) in `run`. Dynamic programming rather than greedy,
+        so gangcaiheni reads gang|cai|he|ni, not gang|cai|hen|i.
+        """
+        n = len(run)
+        best: list[tuple[int, int, int] | None] = [None] * (n + 1)  # (leftover, pieces, step)
+        best[n] = (0, 0, 0)
+        for i in range(n - 1, -1, -1):
+            nxt = best[i + 1]
+            options = [(nxt[0] + 1, nxt[1] + 1, 1)]
+            for k in range(1, min(self._max_syllable, n - i) + 1):
+                if run[i : i + k] in self.code:
+                    after = best[i + k]
+                    options.append((after[0], after[1] + 1, k))
+            best[i] = min(options)
+        out, i = [], 0
+        while i < n:
+            k = best[i][2]
+            piece = run[i : i + k]
+            out.append((self.code.get(piece, piece), i, i + k))
+            i += k
         return tuple(out)
 
     def convert(self, norm: str) -> PinyinText:

@@ -1,0 +1,152 @@
+"""Readers for `jiyu scan`: every input format becomes a stream of records or bad-record reports.
+
+A reader never stops at a bad record: it yields a `BadRecord` naming the file, line and what is
+wrong, and goes on. Lines are decoded one at a time so undecodable bytes cost one line only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+FORMATS = ("auto", "text", "jsonl", "csv", "conversations")
+_BAD_BYTES = re.compile("[\udc80-\udcff]")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    file: str
+    line: int
+    id: Any
+    text: str | None  # None for conversations
+    data: dict  # the whole input object (conversations: the conversation)
+
+
+@dataclass(frozen=True, slots=True)
+class BadRecord:
+    file: str
+    line: int
+    error: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.error}"
+
+    def to_dict(self) -> dict:
+        return {"file": self.file, "line": self.line, "error": self.error}
+
+
+def _lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
+    """(line number, decoded line or None, error) for each line; a UTF-8 BOM is dropped."""
+    with open(path, "rb") as f:
+        for n, raw in enumerate(f, 1):
+            if n == 1 and raw.startswith(b"\xef\xbb\xbf"):
+                raw = raw[3:]
+            try:
+                yield n, raw.decode("utf-8").rstrip("\r\n"), ""
+            except UnicodeDecodeError as e:
+                yield n, None, f"not valid UTF-8 (byte {e.start}: {raw[e.start:e.start + 1]!r})"
+
+
+def detect_format(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        return "csv"
+    if suffix in (".jsonl", ".json", ".ndjson"):
+        for _, line, _err in _lines(path):
+            if line and line.strip():
+                try:
+                    first = json.loads(line)
+                except json.JSONDecodeError:
+                    return "jsonl"
+                return "conversations" if isinstance(first, dict) and "turns" in first else "jsonl"
+        return "jsonl"
+    return "text"
+
+
+def read_text(path: Path) -> Iterator[Record | BadRecord]:
+    for n, line, err in _lines(path):
+        if line is None:
+            yield BadRecord(str(path), n, err)
+        else:
+            yield Record(str(path), n, n, line, {})
+
+
+def _json_objects(path: Path) -> Iterator[tuple[int, dict | None, str]]:
+    for n, line, err in _lines(path):
+        if line is None:
+            yield n, None, err
+            continue
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            yield n, None, f"invalid JSON: {e.msg} (column {e.colno})"
+            continue
+        if not isinstance(obj, dict):
+            yield n, None, f"expected a JSON object, got {type(obj).__name__}"
+            continue
+        yield n, obj, ""
+
+
+def read_jsonl(path: Path, text_field: str = "text", id_field: str = "id") -> Iterator[Record | BadRecord]:
+    for n, obj, err in _json_objects(path):
+        if obj is None:
+            yield BadRecord(str(path), n, err)
+        elif text_field not in obj:
+            yield BadRecord(str(path), n, f"missing field {text_field!r}")
+        elif not isinstance(obj[text_field], str):
+            yield BadRecord(str(path), n, f"field {text_field!r} must be a string, got {type(obj[text_field]).__name__}")
+        else:
+            yield Record(str(path), n, obj.get(id_field, n), obj[text_field], obj)
+
+
+def read_conversations(path: Path) -> Iterator[Record | BadRecord]:
+    for n, obj, err in _json_objects(path):
+        if obj is None:
+            yield BadRecord(str(path), n, err)
+        else:
+            yield Record(str(path), n, obj.get("conversation_id", n), None, obj)
+
+
+def read_csv(path: Path, text_column: str = "text", id_column: str = "id") -> Iterator[Record | BadRecord]:
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    # surrogateescape keeps undecodable bytes visible per row instead of failing the whole file
+    with open(path, encoding="utf-8-sig", errors="surrogateescape", newline="") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        header: list[str] | None = None
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as e:
+                yield BadRecord(str(path), start, f"invalid CSV: {e}")
+                continue
+            if not row:
+                continue
+            if any(_BAD_BYTES.search(v) for v in row):
+                yield BadRecord(str(path), start, "not valid UTF-8")
+                continue
+            if header is None:
+                header = row
+                if text_column not in header:
+                    yield BadRecord(str(path), start, f"no column {text_column!r} in header {header}")
+                    return
+                continue
+            if len(row) != len(header):
+                yield BadRecord(str(path), start, f"{len(row)} fields, header has {len(header)}")
+                continue
+            data = dict(zip(header, row))
+            yield Record(str(path), start, data.get(id_column, start), data[text_column], data)
+
+
+def count_lines(path: Path) -> int:
+    with open(path, "rb") as f:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
