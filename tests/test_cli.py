@@ -129,3 +129,26 @@ def test_when_mode_given_then_it_is_reported(mode):
     assert row["mode"] == mode
     # a homophone alone is weaker evidence than the characters: a review in both modes
     assert row["decision"] == "review"
+
+
+def test_when_lexicon_pack_given_then_scan_uses_it_and_reports_its_version(tmp_path):
+    pack = tmp_path / "acme"
+    pack.mkdir()
+    (pack / "pack.yaml").write_text("name: acme\ndisable: [impa-002]\n", encoding="utf-8")
+    (pack / "rules.yaml").write_text(
+        "entries:\n  - {id: acme-001, phrase: 你自己百度, category: impatient, severity: 2}\n", encoding="utf-8"
+    )
+    r = jiyu("check", "--json", "--lexicon", str(pack), "你自己百度", "有完没完")
+    rows = [json.loads(line) for line in r.stdout.splitlines()]
+    assert [row["flagged"] for row in rows] == [True, False]
+    assert rows[0]["evidence"][0]["rule_id"] == "acme-001"
+    default = json.loads(jiyu("check", "--json", "有完没完").stdout)
+    assert rows[0]["lexicon_version"] != default["lexicon_version"]
+
+
+def test_when_lexicon_pack_is_broken_then_command_fails_naming_file_and_line(tmp_path):
+    pack = tmp_path / "broken"
+    pack.mkdir()
+    (pack / "rules.yaml").write_text("entries:\n  - {id: acme-001, phrase: 你自己百度, category: rude, severity: 2}\n", encoding="utf-8")
+    r = jiyu("scan", "--lexicon", str(pack), "examples/utterances.jsonl")
+    assert r.returncode == 2 and f"{pack}/rules.yaml:2: category" in r.stderr and r.stdout == ""
