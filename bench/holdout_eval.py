@@ -26,8 +26,9 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--show-misses", action="store_true")
     ap.add_argument("--mode", default="qa")
+    ap.add_argument("--no-classifier", dest="classifier", action="store_false")
     args = ap.parse_args()
-    d = Detector()
+    d = Detector(classifier=args.classifier)
     print(f"{'table':10s} {'cases':>5s} {'jiyu':>7s} {'bare list':>9s}   (violation tables: found; others: flagged, lower is better)")
     for table in ("verbatim", "evasions", "asr", "innocent", "polite"):
         cases = json.loads((HERE / "holdout" / f"{table}.json").read_text(encoding="utf-8"))["cases"]

@@ -1,4 +1,4 @@
-"""Detection rates on the case tables, jiyu against a bare word list of the seed's phrases.
+"""Detection rates of the lexicon path on the case tables, against a bare word list of the seed's phrases.
 
     .venv/bin/python bench/lexicon_eval.py
 
@@ -32,7 +32,7 @@ SEED_WORDS = (
 
 
 def main() -> None:
-    d = Detector()
+    d = Detector(classifier=False)
     rows = []
     for table in ("verbatim", "evasions", "asr", "innocent", "greetings"):
         cases = load_cases(f"{table}.json")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from .lexicon import CATEGORY_NAMES_ZH, LexiconError
 from .scorer import MODES
+from .tone import ModelError
 
 BATCH = 512
 DECISION_ZH = {"pass": "通过", "review": "待复核", "violation": "违规"}
@@ -19,12 +20,17 @@ DECISION_ZH = {"pass": "通过", "review": "待复核", "violation": "违规"}
 def _detector(args: argparse.Namespace, mode: str):  # noqa: ANN202
     from .detector import Detector
 
-    return Detector(args.lexicon or (), mode=mode)
+    return Detector(args.lexicon or (), mode=mode, classifier=args.classifier)
+
+
+def _versions(d) -> dict:  # noqa: ANN001
+    return {"lexicon_version": d.lexicon_version, "model_version": d.model_version}
 
 
 def _add_common(p: argparse.ArgumentParser, default_mode: str) -> None:
     p.add_argument("--lexicon", action="append", metavar="DIR", help="extra lexicon pack layered over the default (repeatable)")
     p.add_argument("--mode", choices=sorted(MODES), default=default_mode, help=f"decision thresholds (default: {default_mode})")
+    p.add_argument("--no-classifier", dest="classifier", action="store_false", help="lexicon path only (no tone classifier)")
 
 
 # -- jiyu check ------------------------------------------------------------------------------
@@ -36,7 +42,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     for text in texts:
         v = d.check(text)
         if args.json:
-            print(json.dumps({"text": text, **v.to_dict(), "lexicon_version": d.lexicon_version}, ensure_ascii=False))
+            print(json.dumps({"text": text, **v.to_dict(), **_versions(d)}, ensure_ascii=False))
             continue
         print(f"{DECISION_ZH[v.decision]} {v.decision}  score {v.score:.2f}  {text}")
         for e in v.evidence:
@@ -45,7 +51,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             if e.suggestion:
                 print(f"      建议 suggestion: {e.suggestion}")
     if not args.json:
-        print(f"(lexicon {d.lexicon_version}, mode {args.mode})")
+        print(f"(lexicon {d.lexicon_version}, model {d.model_version or 'off'}, mode {args.mode})")
     return 0
 
 
@@ -109,7 +115,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
                             bad(inputs.BadRecord(r.file, r.line, str(e)))
                             continue
                         labels = {lab for v in report.violations for lab in v.verdict.labels}
-                        emit({**report.to_dict(), "lexicon_version": d.lexicon_version}, report.flagged, labels)
+                        emit({**report.to_dict(), **_versions(d)}, report.flagged, labels)
                     continue
                 verdicts = iter(d.check_many([r.text for r in good]))
                 for r in chunk:
@@ -118,7 +124,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
                         continue
                     v = next(verdicts)
                     extra = {k: val for k, val in r.data.items() if k != args.text_field and k != args.text_column}
-                    emit({**extra, "id": r.id, **v.to_dict(), "lexicon_version": d.lexicon_version}, v.flagged, v.labels)
+                    emit({**extra, "id": r.id, **v.to_dict(), **_versions(d)}, v.flagged, v.labels)
             bar.close()
     finally:
         if out is not sys.stdout:
@@ -128,7 +134,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     cats = ", ".join(f"{c} {n}" for c, n in per_category.most_common()) or "none"
     print(
         f"jiyu scan: {stats['scored']} scored, {stats['flagged']} flagged ({cats}), {stats['skipped']} skipped"
-        f" [mode {args.mode}, lexicon {d.lexicon_version}]",
+        f" [mode {args.mode}, lexicon {d.lexicon_version}, model {d.model_version or 'off'}]",
         file=sys.stderr,
     )
     return 0
@@ -151,6 +157,34 @@ def cmd_lexicon_check(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return 1 if problems else 0
+
+
+# -- jiyu train / eval ------------------------------------------------------------------------
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import train
+
+    train(Path(args.model_dir), log=lambda msg: print(msg, file=sys.stderr))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .detector import Detector
+    from .evaluate import SYSTEMS, metrics, read_data, report, verdicts
+
+    items, errors = read_data(Path(args.data), assume_none=args.assume_none)
+    for e in errors:
+        print(f"jiyu eval: skipped {e}", file=sys.stderr)
+    if not items:
+        print(f"jiyu eval: {args.data}: no usable lines", file=sys.stderr)
+        return 2
+    d = Detector(args.lexicon or (), mode=args.mode)
+    vs = verdicts(d, items, args.mode)
+    results = {s: metrics(items, vs[s]) for s in SYSTEMS}
+    print(report(results, len(items)))
+    print(f"(mode {args.mode}, lexicon {d.lexicon_version}, model {d.model_version})")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,6 +210,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, "qa")
     p.set_defaults(func=cmd_scan)
 
+    p = sub.add_parser("train", help="train the tone classifier on data/tone (deterministic)")
+    p.add_argument("--model-dir", default=str(Path(__file__).resolve().parent.parent / "models"))
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="per-category metrics of lexicon, classifier and fused verdicts on labelled JSONL")
+    p.add_argument("data", help="JSONL with text and labels (list) or label (0/1)")
+    p.add_argument("--assume-none", action="store_true", help="lines without labels are polite text (label none)")
+    p.add_argument("--lexicon", action="append", metavar="DIR")
+    p.add_argument("--mode", choices=sorted(MODES), default="qa")
+    p.set_defaults(func=cmd_eval)
+
     p = sub.add_parser("lexicon", help="lexicon tools")
     lsub = p.add_subparsers(dest="lexicon_command", required=True)
     q = lsub.add_parser("check", help="validate lexicon packs (default pack plus DIRs); exit 1 on any problem")
@@ -189,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except LexiconError as e:
+    except (LexiconError, ModelError) as e:
         print(f"jiyu: {e}", file=sys.stderr)
         return 2
     except BrokenPipeError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -13,8 +14,38 @@ from .lexicon_check import compiled_problems
 from .matcher import Matcher
 from .normalise import normalise
 from .pinyin import PinyinTable
-from .scorer import check_mode, decide, evidence_score
+from .scorer import MODES, check_mode, decide, evidence_score, tone_score
+from .tone import MODEL_DIR, ToneModel
 from .verdict import CallReport, Evidence, TurnViolation, Verdict
+
+_CLAUSE = re.compile(r"[^。！？!?；;\n]+")
+
+
+def _clauses(text: str) -> list[tuple[int, int]]:
+    """Spans of the sentences of `text`, without their end marks and outer spaces."""
+    out = []
+    for m in _CLAUSE.finditer(text):
+        s, e = m.span()
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if s < e:
+            out.append((s, e))
+    return out or [(0, len(text))]
+
+
+def _without(text: str, start: int, end: int, hidden: list[tuple[int, int]]) -> str:
+    """text[start:end] with the hidden original ranges cut out."""
+    keep = []
+    pos = start
+    for a, b in sorted(hidden):
+        if b <= pos or a >= end:
+            continue
+        keep.append(text[pos : max(a, pos)])
+        pos = max(pos, b)
+    keep.append(text[pos:end])
+    return "".join(keep)
 
 
 @lru_cache(maxsize=1)
@@ -26,9 +57,10 @@ def _pinyin_table() -> PinyinTable:
 class Detector:
     """Finds 忌语 in agent speech.
 
-    `Detector()` uses the bundled lexicon; `Detector(lexicons=[DIR, ...])` layers organisation
-    packs over it (`include_default=False` to use only yours). `mode` is the default preset:
-    "qa" (recall first, for review queues) or "realtime" (precision first, for blocking).
+    `Detector()` uses the bundled lexicon and tone model; `Detector(lexicons=[DIR, ...])` layers
+    organisation packs over the lexicon (`include_default=False` to use only yours);
+    `classifier=False` gives the lexicon path alone. `mode` is the default preset: "qa" (recall
+    first, for review queues) or "realtime" (precision first, for blocking).
     """
 
     def __init__(
@@ -37,6 +69,8 @@ class Detector:
         *,
         mode: str = "qa",
         include_default: bool = True,
+        classifier: bool = True,
+        model_dir: str | Path | None = None,
     ) -> None:
         self.mode = check_mode(mode)
         self.lexicon = Lexicon.load(list(lexicons), include_default=include_default)
@@ -44,18 +78,23 @@ class Detector:
         problems = compiled_problems(self.lexicon, self.matcher)
         if problems:  # the same checks as `jiyu lexicon check`: a broken pack never serves
             raise LexiconError(problems)
-        self.model_version: str | None = None  # the tone classifier is not part of this build
+        self.tone = ToneModel.load(model_dir or MODEL_DIR) if classifier else None
 
     @property
     def lexicon_version(self) -> str:
         return self.lexicon.version
 
-    def evidence(self, text: str) -> list[Evidence]:
-        """Every span the lexicon path finds, before any mode threshold."""
+    @property
+    def model_version(self) -> str | None:
+        return self.tone.version if self.tone else None
+
+    def evidence(self, text: str, mode: str | None = None) -> list[Evidence]:
+        """Every span found, before the mode's thresholds (classifier evidence is scored for `mode`)."""
         if not isinstance(text, str):
             raise TypeError(f"text must be a string, got {type(text).__name__}")
         norm = normalise(text)
-        hits = self.matcher.find(norm)
+        innocent: list[tuple[int, int]] = []
+        hits = self.matcher.find(norm, innocent=innocent)
         out = []
         for h in hits:
             rule = self.matcher.rules[h.rule].rule
@@ -73,14 +112,46 @@ class Detector:
                     suggestion=rule.suggestion,
                 )
             )
+        if self.tone is not None and text.strip():
+            hidden = [norm.span(a, b) for a, b in innocent]
+            out += self._tone_evidence(text, hidden, mode or self.mode)
+        return out
+
+    def _tone_evidence(self, text: str, hidden: list[tuple[int, int]], mode: str) -> list[Evidence]:
+        """Classifier evidence, localised to the sentence that drives it.
+
+        What the lexicon judged innocent (allowlisted, vetoed, quoted) is cut out before the
+        classifier sees the text, so it cannot bring those words back as evidence.
+        """
+        tone = self.tone
+        probs = tone.proba(_without(text, 0, len(text), hidden))
+        thresholds = tone.thresholds[mode]
+        floor = MODES[mode].review
+        scores = {c: tone_score(float(p), thresholds[c], mode) for c, p in zip(tone.categories, probs)}
+        strong = [c for c, sc in scores.items() if sc >= floor]
+        if not strong:
+            return []
+        clauses = _clauses(text)
+        per_clause = [tone.proba(_without(text, s, e, hidden)) for s, e in clauses] if len(clauses) > 1 else [probs]
+        out = []
+        for c in strong:
+            k = tone.categories.index(c)
+            s, e = clauses[max(range(len(clauses)), key=lambda i: per_clause[i][k])]
+            out.append(
+                Evidence(
+                    start=s, end=e, text=text[s:e], category=c, source="classifier", rule_id=f"tone-{c}",
+                    severity=2 if scores[c] >= MODES[mode].violation else 1, score=scores[c],
+                )
+            )
         return out
 
     def check(self, text: str, mode: str | None = None) -> Verdict:
-        return decide(self.evidence(text), check_mode(mode) if mode else self.mode)
+        mode = check_mode(mode) if mode else self.mode
+        return decide(self.evidence(text, mode), mode)
 
     def check_many(self, texts: Iterable[str], mode: str | None = None) -> list[Verdict]:
         mode = check_mode(mode) if mode else self.mode
-        return [decide(self.evidence(t), mode) for t in texts]
+        return [decide(self.evidence(t, mode), mode) for t in texts]
 
     def check_conversation(
         self, conversation: Any, roles: Iterable[str] = ("agent",), mode: str | None = None

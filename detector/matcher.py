@@ -44,6 +44,7 @@ class Hit:
     end: int
     rule: int  # index into Matcher.rules
     source: str  # lexicon | pattern | pinyin
+    anchor: tuple[int, int] | None = None  # a pattern's anchor: an allowlist phrase covering it suppresses the hit
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,8 +105,12 @@ class Matcher:
 
     # -- matching -----------------------------------------------------------------------
 
-    def find(self, norm: Normalised, *, use_allowlist: bool = True) -> list[Hit]:
-        """Resolved hits in normalised coordinates, ordered by position."""
+    def find(self, norm: Normalised, *, use_allowlist: bool = True, innocent: list | None = None) -> list[Hit]:
+        """Resolved hits in normalised coordinates, ordered by position.
+
+        If `innocent` is a list, the normalised spans of candidates dropped as innocent
+        (allowlisted, vetoed by context, mentioned rather than used) are appended to it.
+        """
         text = norm.text
         candidates: list[Hit] = []
         allowed: list[tuple[int, int]] = []
@@ -117,7 +122,6 @@ class Matcher:
                     continue
                 if not self._surface_ok(norm, start, end + 1):
                     continue
-                compiled = self.rules[idx]
                 if kind == ANCHOR:
                     candidates += self._verify_pattern(text, start, end + 1, idx)
                 else:
@@ -125,13 +129,17 @@ class Matcher:
         candidates += self._pinyin_hits(norm)
         if not candidates:
             return []
-        kept = [
-            h
-            for h in candidates
-            if not (use_allowlist and any(a <= h.start and h.end <= b for a, b in allowed))
-            and not self._vetoed(text, h)
-            and not _is_mention(norm, h)
-        ]
+        kept = []
+        for h in candidates:
+            if (
+                (use_allowlist and any(_covers(a, b, h) for a, b in allowed))
+                or self._vetoed(text, h)
+                or _is_mention(norm, h)
+            ):
+                if innocent is not None:
+                    innocent.append((h.start, h.end))
+            else:
+                kept.append(h)
         return self._resolve(kept)
 
     def literals(self, norm: Normalised) -> list[tuple[int, int]]:
@@ -172,7 +180,7 @@ class Matcher:
         e0 = _sentence(text, e0, e0)[1] if e0 < len(text) else e0
         for m in self.rules[idx].regex.finditer(text[s0:e0]):
             if m.start() + s0 <= start and end <= m.end() + s0:
-                return [Hit(m.start() + s0, m.end() + s0, idx, "pattern")]
+                return [Hit(m.start() + s0, m.end() + s0, idx, "pattern", (start, end))]
         return []
 
     def _vetoed(self, text: str, hit: Hit) -> bool:
@@ -194,6 +202,12 @@ class Matcher:
             if all(h.end <= t.start or t.end <= h.start for t in taken):
                 taken.append(h)
         return sorted(taken, key=lambda h: h.start)
+
+
+def _covers(a: int, b: int, hit: Hit) -> bool:
+    if a <= hit.start and hit.end <= b:
+        return True
+    return hit.anchor is not None and a <= hit.anchor[0] and hit.anchor[1] <= b
 
 
 def _is_mention(norm: Normalised, hit: Hit) -> bool:

@@ -7,12 +7,11 @@ to the normaliser, so they can never come from the input itself.
 
 The character → syllable table is read once from pypinyin's dictionary (first reading per
 character); pypinyin's phrase-aware conversion is not run per utterance. Lexicon phrases get
-every combination of their characters' readings, so a heteronym (长 zhang/chang) matches either.
+their spoken (phrase-aware) reading and their characters' first readings.
 """
 
 from __future__ import annotations
 
-import itertools
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,7 +24,6 @@ _TONES = str.maketrans(
     "aaaaeeeeiiiioooouuuuvvvvvnnnm",
 )
 _LATIN_RUN = re.compile(r"[a-z]+")
-MAX_READING_COMBINATIONS = 32
 
 
 def _toneless(reading: str) -> str:
@@ -62,12 +60,24 @@ class PinyinTable:
         return self._readings.get(ord(ch), [])
 
     def phrase_keys(self, folded: str) -> list[str]:
-        """Every syllable string a folded phrase may be heard as ([] if a character has none)."""
-        per_char = [self.readings(c) for c in folded]
-        if not per_char or not all(per_char):
+        """The syllable strings a folded phrase is heard as ([] if a character has no reading).
+
+        Two readings, never rarer ones: pypinyin's phrase-aware reading (how the phrase is
+        said: 长耳朵 → zhang er duo) and the first reading of each character (what the text side
+        produces for the phrase's own characters). Every combination of every reading would
+        turn 不 (fu) or 喊 (jian) into false sound-alikes (复制到 ≈ 不知道).
+        """
+        if not folded or not all(self.readings(c) for c in folded):
             return []
-        combos = itertools.islice(itertools.product(*per_char), MAX_READING_COMBINATIONS)
-        return ["".join(self.code[s] for s in combo) for combo in combos]
+        from pypinyin import Style, lazy_pinyin
+
+        spoken = [_toneless(s) for s in lazy_pinyin(folded, style=Style.TONE)]
+        first = [self.readings(c)[0] for c in folded]
+        keys = []
+        for syllables in (spoken, first):
+            if len(syllables) == len(folded) and all(s in self.code for s in syllables):
+                keys.append("".join(self.code[s] for s in syllables))
+        return list(dict.fromkeys(keys))
 
     def syllable_count(self, folded: str) -> int:
         return len(folded) if all(self.readings(c) for c in folded) else 0
@@ -80,19 +90,19 @@ class PinyinTable:
         so gangcaiheni reads gang|cai|he|ni, not gang|cai|hen|i.
         """
         n = len(run)
-        best: list[tuple[int, int, int] | None] = [None] * (n + 1)  # (leftover, pieces, step)
+        best: list[tuple[int, int, int] | None] = [None] * (n + 1)  # (leftover, pieces, -step)
         best[n] = (0, 0, 0)
         for i in range(n - 1, -1, -1):
             nxt = best[i + 1]
-            options = [(nxt[0] + 1, nxt[1] + 1, 1)]
+            options = [(nxt[0] + 1, nxt[1] + 1, -1)]
             for k in range(1, min(self._max_syllable, n - i) + 1):
                 if run[i : i + k] in self.code:
                     after = best[i + k]
-                    options.append((after[0], after[1] + 1, k))
+                    options.append((after[0], after[1] + 1, -k))  # ties: the longer syllable first
             best[i] = min(options)
         out, i = [], 0
         while i < n:
-            k = best[i][2]
+            k = -best[i][2]
             piece = run[i : i + k]
             out.append((self.code.get(piece, piece), i, i + k))
             i += k

@@ -2,8 +2,10 @@
 
 Each piece of evidence carries a score in 0..1 (how sure we are that it breaks the standard).
 A verdict's score is the highest evidence score; the mode's thresholds turn it into a decision.
-The tone classifier (a later stage) adds evidence with source "classifier" and goes through the
-same function, so the contract does not change when it arrives.
+The tone classifier adds evidence with source "classifier" whose score is its calibrated
+probability mapped onto the same scale (`tone_score`), so both kinds of evidence meet the same
+thresholds: a severity-3 lexicon hit stays a violation whatever the classifier says, and the
+classifier alone can raise a review or a violation.
 """
 
 from __future__ import annotations
@@ -35,6 +37,24 @@ MODES = {
 
 def evidence_score(severity: int, source: str) -> float:
     return round(SEVERITY_SCORE[severity] * SOURCE_FACTOR[source], 4)
+
+
+def tone_score(p: float, thresholds: dict, mode: str) -> float:
+    """A calibrated classifier probability on the mode's evidence scale.
+
+    The dev-chosen thresholds of the category (review, violation) land exactly on the mode's
+    review and violation scores; in between the mapping is linear, so a higher probability is
+    always stronger evidence.
+    """
+    m = MODES[mode]
+    r, v = thresholds["review"], thresholds["violation"]
+    if p >= v:
+        s = m.violation + (1 - m.violation) * (p - v) / max(1 - v, 1e-9)
+    elif p >= r:
+        s = m.review + (m.violation - m.review) * (p - r) / max(v - r, 1e-9)
+    else:
+        s = m.review * p / max(r, 1e-9)
+    return round(min(s, 1.0), 4)
 
 
 def check_mode(mode: str) -> str:

@@ -4,5 +4,12 @@ from detector import Detector
 
 
 @pytest.fixture(scope="session")
+def lexicon_detector() -> Detector:
+    """The lexicon path alone (what the lexicon tests judge)."""
+    return Detector(classifier=False)
+
+
+@pytest.fixture(scope="session")
 def detector() -> Detector:
+    """The default detector: lexicon and tone classifier fused."""
     return Detector()

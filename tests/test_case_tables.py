@@ -13,8 +13,8 @@ RULES = load_cases("rules.json")
 
 
 @pytest.mark.parametrize("case", RULES, ids=case_id)
-def test_when_rule_case_then_verdict_matches(detector, case):
-    assert_case(detector.check(case["text"]), case)
+def test_when_rule_case_then_verdict_matches(lexicon_detector, case):
+    assert_case(lexicon_detector.check(case["text"]), case)
 
 
 # table -> the share of its cases that must hold (DESIGN targets; innocent: at most 8% flagged)
@@ -22,11 +22,11 @@ TARGETS = {"verbatim.json": 0.95, "evasions.json": 0.85, "asr.json": 0.75, "inno
 
 
 @pytest.mark.parametrize("table", sorted(TARGETS))
-def test_when_case_table_scanned_then_target_rate_met(detector, table):
+def test_when_case_table_scanned_then_target_rate_met(lexicon_detector, table):
     cases = load_cases(table)
     misses = []
     for case in cases:
-        ok, why = case_holds(detector.check(case["text"]), case)
+        ok, why = case_holds(lexicon_detector.check(case["text"]), case)
         if not ok:
             misses.append(f"{case['text']!r}: {why}")
     rate = 1 - len(misses) / len(cases)

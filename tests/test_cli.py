@@ -106,7 +106,7 @@ def test_when_scan_conversations_then_only_agent_turns_are_judged(tmp_path):
     assert len(rows) == 1 and rows[0]["conversation_id"] == "c1" and rows[0]["flagged"]
     assert [(v["turn"], v["speaker"], v["start"]) for v in rows[0]["violations"]] == [(3, "坐席", 5.1)]
     assert f"{src}:2: turns: Field required" in r.stderr
-    r = jiyu("scan", str(src), "--roles", "customer")
+    r = jiyu("scan", str(src), "--no-classifier", "--roles", "customer")
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert [v["turn"] for v in rows[0]["violations"]] == [0]
 
@@ -124,7 +124,7 @@ def test_when_input_missing_then_clear_error():
 
 @pytest.mark.parametrize("mode", ["qa", "realtime"])
 def test_when_mode_given_then_it_is_reported(mode):
-    r = jiyu("check", "--json", "--mode", mode, "问别任去")
+    r = jiyu("check", "--json", "--no-classifier", "--mode", mode, "问别任去")
     row = json.loads(r.stdout)
     assert row["mode"] == mode
     # a homophone alone is weaker evidence than the characters: a review in both modes
@@ -138,11 +138,11 @@ def test_when_lexicon_pack_given_then_scan_uses_it_and_reports_its_version(tmp_p
     (pack / "rules.yaml").write_text(
         "entries:\n  - {id: acme-001, phrase: 你自己百度, category: impatient, severity: 2}\n", encoding="utf-8"
     )
-    r = jiyu("check", "--json", "--lexicon", str(pack), "你自己百度", "有完没完")
+    r = jiyu("check", "--json", "--no-classifier", "--lexicon", str(pack), "你自己百度", "有完没完")
     rows = [json.loads(line) for line in r.stdout.splitlines()]
     assert [row["flagged"] for row in rows] == [True, False]
     assert rows[0]["evidence"][0]["rule_id"] == "acme-001"
-    default = json.loads(jiyu("check", "--json", "有完没完").stdout)
+    default = json.loads(jiyu("check", "--json", "--no-classifier", "有完没完").stdout)
     assert rows[0]["lexicon_version"] != default["lexicon_version"]
 
 

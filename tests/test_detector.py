@@ -6,35 +6,35 @@ from detector import Detector
 from detector.conversation import ConversationError
 
 
-def test_when_check_many_then_verdicts_in_input_order(detector):
+def test_when_check_many_then_verdicts_in_input_order(lexicon_detector):
     texts = ["您好", "有完没完", "", "老东西", "谢谢"]
-    assert [v.flagged for v in detector.check_many(texts)] == [False, True, False, True, False]
+    assert [v.flagged for v in lexicon_detector.check_many(texts)] == [False, True, False, True, False]
 
 
-def test_when_text_is_empty_then_it_passes(detector):
-    v = detector.check("")
+def test_when_text_is_empty_then_it_passes(lexicon_detector):
+    v = lexicon_detector.check("")
     assert v.decision == "pass" and v.evidence == () and v.labels == ()
 
 
-def test_when_text_is_not_a_string_then_type_error_names_it(detector):
+def test_when_text_is_not_a_string_then_type_error_names_it(lexicon_detector):
     with pytest.raises(TypeError, match="text must be a string, got int"):
-        detector.check(5)
+        lexicon_detector.check(5)
 
 
-def test_when_two_categories_then_most_severe_label_first(detector):
-    v = detector.check("老东西，有完没完")  # severity 3 disrespectful, severity 2 impatient
+def test_when_two_categories_then_most_severe_label_first(lexicon_detector):
+    v = lexicon_detector.check("老东西，有完没完")  # severity 3 disrespectful, severity 2 impatient
     assert v.labels == ("disrespectful", "impatient")
     assert [e.text for e in v.evidence] == ["老东西", "有完没完"]
 
 
-def test_when_homophone_then_review_in_both_modes_and_violation_needs_characters(detector):
-    assert detector.check("问别任去", mode="qa").decision == "review"
-    assert detector.check("问别任去", mode="realtime").decision == "review"
-    assert detector.check("问别人去", mode="realtime").decision == "violation"
+def test_when_homophone_then_review_in_both_modes_and_violation_needs_characters(lexicon_detector):
+    assert lexicon_detector.check("问别任去", mode="qa").decision == "review"
+    assert lexicon_detector.check("问别任去", mode="realtime").decision == "review"
+    assert lexicon_detector.check("问别人去", mode="realtime").decision == "violation"
 
 
-def test_when_severity_one_hit_then_qa_reviews_it(detector):
-    v = detector.check("不知道。", mode="qa")
+def test_when_severity_one_hit_then_qa_reviews_it(lexicon_detector):
+    v = lexicon_detector.check("不知道。", mode="qa")
     assert v.decision == "review" and v.evidence[0].rule_id == "impa-009"
 
 
@@ -43,8 +43,8 @@ def test_when_mode_unknown_then_value_error():
         Detector(mode="strict")
 
 
-def test_when_verdict_serialised_then_contract_fields_present(detector):
-    d = detector.check("有完没完").to_dict()
+def test_when_verdict_serialised_then_contract_fields_present(lexicon_detector):
+    d = lexicon_detector.check("有完没完").to_dict()
     assert {"flagged", "decision", "score", "labels", "evidence"} <= set(d)
     assert d["evidence"][0]["suggestion"]
 
@@ -62,8 +62,8 @@ CALL = {
 }
 
 
-def test_when_conversation_checked_then_customer_words_never_count_against_agent(detector):
-    report = detector.check_conversation(CALL)
+def test_when_conversation_checked_then_customer_words_never_count_against_agent(lexicon_detector):
+    report = lexicon_detector.check_conversation(CALL)
     assert [v.turn for v in report.violations] == [3]
     assert report.violations[0].speaker == "坐席" and report.violations[0].start == 4.1
     assert report.turns_judged == 2
@@ -71,8 +71,8 @@ def test_when_conversation_checked_then_customer_words_never_count_against_agent
     assert report.to_dict()["agent_id"] == "A1"
 
 
-def test_when_roles_given_then_those_speakers_are_judged(detector):
-    report = detector.check_conversation(CALL, roles=["customer"])
+def test_when_roles_given_then_those_speakers_are_judged(lexicon_detector):
+    report = lexicon_detector.check_conversation(CALL, roles=["customer"])
     assert [v.turn for v in report.violations] == [0]
 
 
@@ -85,6 +85,6 @@ def test_when_roles_given_then_those_speakers_are_judged(detector):
         ([1, 2], "a conversation must be a JSON object, got list"),
     ],
 )
-def test_when_conversation_malformed_then_error_names_the_field(detector, conv, message):
+def test_when_conversation_malformed_then_error_names_the_field(lexicon_detector, conv, message):
     with pytest.raises(ConversationError, match=message):
-        detector.check_conversation(conv)
+        lexicon_detector.check_conversation(conv)

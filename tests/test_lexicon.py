@@ -41,8 +41,8 @@ SEED_EXAMPLES = [
 
 
 @pytest.mark.parametrize("text,category", SEED_EXAMPLES)
-def test_when_seed_example_said_then_flagged_with_its_mapped_category(detector, text, category):
-    v = detector.check(text)
+def test_when_seed_example_said_then_flagged_with_its_mapped_category(lexicon_detector, text, category):
+    v = lexicon_detector.check(text)
     assert v.flagged and v.labels[0] == category, (v.labels, [e.rule_id for e in v.evidence])
 
 
@@ -71,11 +71,11 @@ def test_when_pack_adds_overrides_and_disables_then_detector_follows_it(tmp_path
             "  - {id: impa-002, phrase: 有完没完, category: impatient, severity: 3, suggestion: 请稍候。}\n"
         ),
     })
-    d = Detector([pack])
+    d = Detector([pack], classifier=False)
     assert d.check("你自己百度").evidence[0].rule_id == "acme-001"
     assert d.check("有完没完").evidence[0].severity == 3
     assert not d.check("问别人去").flagged
-    assert d.lexicon_version != Detector().lexicon_version
+    assert d.lexicon_version != Detector(classifier=False).lexicon_version
 
 
 BAD_PACKS = [
@@ -102,7 +102,7 @@ def test_when_pack_is_broken_then_check_names_file_line_and_problem(tmp_path, te
     _, problems = check_lexicon([pack])
     assert any(message in str(p) for p in problems), "\n".join(map(str, problems))
     with pytest.raises(LexiconError):
-        Detector([pack])
+        Detector([pack], classifier=False)
 
 
 def test_when_lexicon_check_command_runs_on_a_broken_pack_then_exit_1_with_file_line(tmp_path):

@@ -29,11 +29,11 @@ def _disguise(phrase: str, data) -> str:
 
 @settings(max_examples=300, deadline=None)
 @given(st.data())
-def test_when_text_is_disguised_then_every_span_slices_the_original(detector, data):
+def test_when_text_is_disguised_then_every_span_slices_the_original(lexicon_detector, data):
     phrase = data.draw(st.sampled_from(PHRASES))
     # sentence ends keep the surrounding text from acting as context (vetoes, allowlist)
     text = data.draw(filler_text) + "。" + _disguise(phrase, data) + "！" + data.draw(filler_text)
-    evidence = detector.evidence(text)
+    evidence = lexicon_detector.evidence(text)
     for e in evidence:
         assert 0 <= e.start < e.end <= len(text)
         assert e.text == text[e.start : e.end]
@@ -44,15 +44,15 @@ def test_when_text_is_disguised_then_every_span_slices_the_original(detector, da
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=40))
-def test_when_any_text_then_offsets_are_ordered_and_spans_slice_it(detector, text):
+def test_when_any_text_then_offsets_are_ordered_and_spans_slice_it(lexicon_detector, text):
     norm = normalise(text)
     assert len(norm.offsets) == len(norm.text)
     assert list(norm.offsets) == sorted(norm.offsets)
     assert all(0 <= o < len(text) for o in norm.offsets)
-    for e in detector.evidence(text):
+    for e in lexicon_detector.evidence(text):
         assert e.text == text[e.start : e.end]
         if e.source == "lexicon":
-            rule = detector.lexicon.rules[e.rule_id][0]
+            rule = lexicon_detector.lexicon.rules[e.rule_id][0]
             assert phrase_key(e.text) in {phrase_key(f) for f in rule.forms}
 
 
@@ -63,9 +63,9 @@ def test_when_text_is_full_width_then_it_folds_like_half_width(text):
     assert fold(wide) == fold(text)
 
 
-def test_when_noise_gap_exceeds_bound_then_no_match(detector):
-    assert detector.evidence("有完" + " " * MAX_GAP + "没完")
-    assert not detector.evidence("有完" + " " * (MAX_GAP + 1) + "没完")
+def test_when_noise_gap_exceeds_bound_then_no_match(lexicon_detector):
+    assert lexicon_detector.evidence("有完" + " " * MAX_GAP + "没完")
+    assert not lexicon_detector.evidence("有完" + " " * (MAX_GAP + 1) + "没完")
 
 
 def test_when_combining_marks_follow_a_character_then_span_keeps_them_inside():

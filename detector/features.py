@@ -1,0 +1,57 @@
+"""Feature strings for the tone classifier: one function used by training AND inference.
+
+Text is folded by the same normaliser as the lexicon path (繁→简, 全角→半角, noise skipped),
+then described by jieba words, word bigrams and character 1–3-grams. Because training hands
+this very function to scikit-learn as the analyzer, inference cannot drift from it.
+
+jieba runs a private `jieba.Tokenizer` (not the global one, so other code using jieba is not
+affected), initialised once and silently, with HMM off (dictionary words only: deterministic
+and about twice as fast). Words passed in `user_words` (the lexicon's phrases, frozen into the
+model at training time) stay whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from .normalise import fold
+
+_lock = threading.Lock()
+
+
+class Featurizer:
+    def __init__(self, user_words: list[str]):
+        self.user_words = sorted(set(w for w in user_words if len(w) >= 2))
+        self._jieba = None
+
+    def _tokenizer(self):  # noqa: ANN202
+        if self._jieba is None:
+            with _lock:
+                if self._jieba is None:
+                    import jieba
+
+                    jieba.setLogLevel(logging.WARNING)
+                    tok = jieba.Tokenizer()
+                    tok.initialize()
+                    for w in self.user_words:
+                        tok.add_word(w)  # jieba picks a frequency that keeps the word whole
+                    self._jieba = tok
+        return self._jieba
+
+    def words(self, folded: str) -> list[str]:
+        return [w for w in self._tokenizer().lcut(folded, HMM=False) if w.strip()]
+
+    def __call__(self, text: str) -> list[str]:
+        folded = fold(text)
+        words = self.words(folded)
+        feats = ["w:" + w for w in words]
+        feats += ["b:" + a + "|" + b for a, b in zip(words, words[1:])]
+        n = len(folded)
+        feats += ["c:" + folded[i : i + k] for k in (1, 2, 3) for i in range(n - k + 1)]
+        return feats
+
+
+def passthrough(features: list[str]) -> list[str]:
+    """The analyzer handed to scikit-learn: features are computed once, by `Featurizer`."""
+    return features

@@ -1,0 +1,102 @@
+"""The tone classifier at inference time: numpy only, no scikit-learn import, no pickle.
+
+`jiyu train` fits TF-IDF + class-balanced LinearSVC + sigmoid calibration per category with
+scikit-learn, keeps the fitted objects in `models/tone.skops` (for evaluation and inspection),
+and exports what inference needs — vocabulary, idf, weights, calibration — to plain arrays
+(`models/tone.npz`, `models/tone-vocab.json`), listed with their sha256 in
+`models/manifest.json`. Loading checks the manifest's format and every hash, so a stale or
+tampered model is a clear error that says how to rebuild, never a silent wrong answer.
+
+Per text: features (detector.features) → sublinear tf × idf, l2-normalised → one dot product
+per category → calibrated probability 1 / (1 + exp(a·d + b)). That is a few dozen dictionary
+lookups and one small matrix product, so one text costs microseconds, not scikit-learn's
+fixed per-call overhead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .features import Featurizer
+
+MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+FORMAT = 1
+REBUILD = "rebuild it with `jiyu train` (see models/MODEL_CARD.md)"
+
+
+class ModelError(RuntimeError):
+    pass
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@dataclass(slots=True)
+class ToneModel:
+    version: str
+    categories: tuple[str, ...]
+    vocab: dict[str, int]
+    idf: np.ndarray  # (n_features,)
+    coef: np.ndarray  # (n_features, n_categories)
+    intercept: np.ndarray  # (n_categories,)
+    cal_a: np.ndarray  # (n_categories,)
+    cal_b: np.ndarray
+    thresholds: dict  # mode -> category -> {"review": p, "violation": p}
+    featurizer: Featurizer
+    manifest: dict
+
+    @classmethod
+    def load(cls, directory: str | Path = MODEL_DIR) -> ToneModel:
+        directory = Path(directory)
+        path = directory / "manifest.json"
+        if not path.exists():
+            raise ModelError(f"{path}: no tone model here; {REBUILD}")
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+        if manifest.get("format") != FORMAT:
+            raise ModelError(f"{path}: model format {manifest.get('format')!r}, this jiyu reads {FORMAT}; {REBUILD}")
+        for name, digest in manifest["files"].items():
+            f = directory / name
+            if not f.exists() or sha256(f) != digest:
+                raise ModelError(f"{f}: missing or does not match the sha256 in {path}; {REBUILD}")
+        arrays = np.load(directory / "tone.npz", allow_pickle=False)
+        vocab_list = json.loads((directory / "tone-vocab.json").read_text(encoding="utf-8"))
+        return cls(
+            version=manifest["model_version"],
+            categories=tuple(manifest["categories"]),
+            vocab={f: i for i, f in enumerate(vocab_list)},
+            idf=arrays["idf"].astype(np.float64),
+            coef=arrays["coef"].astype(np.float64),
+            intercept=arrays["intercept"].astype(np.float64),
+            cal_a=arrays["cal_a"].astype(np.float64),
+            cal_b=arrays["cal_b"].astype(np.float64),
+            thresholds=manifest["thresholds"],
+            featurizer=Featurizer(manifest["user_words"]),
+            manifest=manifest,
+        )
+
+    def decision(self, text: str) -> np.ndarray:
+        """Raw linear scores per category (before calibration)."""
+        counts: dict[int, int] = {}
+        vocab = self.vocab
+        for f in self.featurizer(text):
+            i = vocab.get(f)
+            if i is not None:
+                counts[i] = counts.get(i, 0) + 1
+        if not counts:
+            return self.intercept.copy()
+        idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
+        tf = np.fromiter((1.0 + math.log(c) for c in counts.values()), dtype=np.float64, count=len(counts))
+        x = tf * self.idf[idx]
+        x /= np.sqrt(x @ x)
+        return x @ self.coef[idx] + self.intercept
+
+    def proba(self, text: str) -> np.ndarray:
+        """Calibrated probability per category, in `self.categories` order."""
+        return 1.0 / (1.0 + np.exp(self.cal_a * self.decision(text) + self.cal_b))

@@ -1,0 +1,157 @@
+"""`jiyu train`: fit the tone classifier on the corpus's train split, deterministically.
+
+Recipe (profanity-check's, per category): TF-IDF over detector.features (jieba words, word
+bigrams, character 1–3-grams of the folded text) → LinearSVC with balanced class weights →
+sigmoid calibration fitted on 5-fold cross-validated decisions (one final model, not an
+ensemble, so it exports to plain arrays). Thresholds per mode and category are chosen on the
+dev split by the rules in THRESHOLD_RULES; the test split is only ever scored.
+
+scikit-learn is imported here and in evaluation only; inference (detector.tone) never needs it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from . import corpus
+from .features import Featurizer, passthrough
+from .lexicon import CATEGORIES, Lexicon
+from .matcher import phrase_key
+from .tone import FORMAT, MODEL_DIR, ToneModel, sha256
+
+C = 0.5
+SEED = 0
+# Per category, the lowest threshold on a 0.01 grid that meets every constraint on the dev split.
+#   precision: of the dev lines the category flags, the share that carry the category;
+#   none_fp:   share of dev `none` lines (not hard negatives) the category flags;
+#   hard_fp:   share of dev hard negatives the category flags.
+THRESHOLD_RULES = {
+    "realtime": {"violation": {"precision": 0.95, "none_fp": 0.001, "hard_fp": 0.005},
+                 "review": {"precision": 0.85, "none_fp": 0.002, "hard_fp": 0.01}},
+    "qa": {"violation": {"precision": 0.90, "none_fp": 0.002, "hard_fp": 0.01},
+           "review": {"precision": 0.60, "none_fp": 0.0025, "hard_fp": 0.015}},
+}
+
+
+def user_words() -> list[str]:
+    """The default lexicon's phrases, folded: jieba keeps them whole. Frozen into the model."""
+    lex = Lexicon.load()
+    return sorted({phrase_key(f) for r, _ in lex.rules.values() for f in r.forms} - {""})
+
+
+def _lowest_threshold(p: np.ndarray, y: np.ndarray, none: np.ndarray, hard: np.ndarray, rule: dict) -> float:
+    for t in np.round(np.arange(0.05, 1.0, 0.01), 2):
+        flagged = p >= t
+        if not flagged.any():
+            return float(t)
+        precision = (flagged & y).sum() / flagged.sum()
+        if (
+            precision >= rule["precision"]
+            and (flagged & none).sum() <= rule["none_fp"] * max(none.sum(), 1)
+            and (flagged & hard).sum() <= rule["hard_fp"] * max(hard.sum(), 1)
+        ):
+            return float(t)
+    return 0.99
+
+
+def choose_thresholds(probs: np.ndarray, rows: list[corpus.Example]) -> dict:
+    none = np.array([not r.labels and not r.hard_negative for r in rows])
+    hard = np.array([not r.labels and r.hard_negative for r in rows])
+    out: dict = {}
+    for mode, levels in THRESHOLD_RULES.items():
+        out[mode] = {}
+        for k, cat in enumerate(CATEGORIES):
+            y = np.array([cat in r.labels for r in rows])
+            t = {lvl: _lowest_threshold(probs[:, k], y, none, hard, rule) for lvl, rule in levels.items()}
+            t["review"] = min(t["review"], t["violation"])
+            out[mode][cat] = t
+    return out
+
+
+def train(model_dir: Path = MODEL_DIR, corpus_dir: Path = corpus.CORPUS_DIR, log=print) -> dict:  # noqa: ANN001
+    import sklearn
+    import skops.io as sio
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.svm import LinearSVC
+
+    started = time.perf_counter()
+    rows = corpus.load(corpus_dir)
+    splits = corpus.assign_splits(rows, corpus_dir)
+    if splits != corpus.read_splits(corpus_dir):
+        log(f"wrote {corpus.write_splits(splits, corpus_dir)} ({len(splits)} ids)")
+    leaks = corpus.leaks(rows, splits)
+    if leaks:
+        raise corpus.CorpusError(f"near-duplicate groups span splits: {leaks[:5]}")
+    part = {s: [r for r in rows if splits[r.id] == s] for s in corpus.SPLITS}
+    log("corpus: " + ", ".join(f"{s} {len(v)}" for s, v in part.items()))
+
+    words = user_words()
+    featurize = Featurizer(words)
+    train_feats = [featurize(r.text) for r in part["train"]]
+    vec = TfidfVectorizer(analyzer=passthrough, sublinear_tf=True, min_df=2, dtype=np.float64)
+    X = vec.fit_transform(train_feats)
+    log(f"features: {X.shape[1]} from {X.shape[0]} training lines")
+
+    models, coef, intercept, cal_a, cal_b = {}, [], [], [], []
+    for cat in CATEGORIES:
+        y = np.array([cat in r.labels for r in part["train"]])
+        clf = CalibratedClassifierCV(
+            LinearSVC(C=C, class_weight="balanced", random_state=SEED),
+            method="sigmoid",
+            cv=StratifiedKFold(5, shuffle=True, random_state=SEED),
+            ensemble=False,
+        ).fit(X, y)
+        inner = clf.calibrated_classifiers_[0]
+        models[cat] = clf
+        coef.append(inner.estimator.coef_.ravel())
+        intercept.append(float(inner.estimator.intercept_[0]))
+        cal_a.append(float(inner.calibrators[0].a_))
+        cal_b.append(float(inner.calibrators[0].b_))
+
+    model_dir.mkdir(parents=True, exist_ok=True)
+    vocab = [None] * len(vec.vocabulary_)
+    for f, i in vec.vocabulary_.items():
+        vocab[i] = f
+    (model_dir / "tone-vocab.json").write_text(json.dumps(vocab, ensure_ascii=False), encoding="utf-8")
+    np.savez_compressed(
+        model_dir / "tone.npz",
+        idf=vec.idf_.astype(np.float32),
+        coef=np.stack(coef, axis=1).astype(np.float32),
+        intercept=np.array(intercept, dtype=np.float32),
+        cal_a=np.array(cal_a, dtype=np.float32),
+        cal_b=np.array(cal_b, dtype=np.float32),
+    )
+    sio.dump({"vectorizer": vec, "classifiers": models}, model_dir / "tone.skops", compression=zipfile.ZIP_DEFLATED)
+    files = {name: sha256(model_dir / name) for name in ("tone.npz", "tone-vocab.json", "tone.skops")}
+    manifest = {
+        "format": FORMAT,
+        "model_version": files["tone.npz"][:12],
+        "categories": list(CATEGORIES),
+        "files": files,
+        "sklearn_version": sklearn.__version__,
+        "training_data_sha256": corpus.data_hash(corpus_dir),
+        "lexicon_version_for_user_words": Lexicon.load().version,
+        "user_words": words,
+        "recipe": {"features": "detector.features.Featurizer", "tfidf": {"sublinear_tf": True, "min_df": 2},
+                   "svm": {"C": C, "class_weight": "balanced"}, "calibration": "sigmoid, 5-fold, ensemble=False"},
+        "counts": {s: len(v) for s, v in part.items()},
+        "thresholds": {},
+    }
+    (model_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+
+    # Thresholds from the dev split, scored through the inference path itself.
+    model = ToneModel.load(model_dir)
+    dev_probs = np.array([model.proba(r.text) for r in part["dev"]])
+    manifest["thresholds"] = choose_thresholds(dev_probs, part["dev"])
+    manifest["training_seconds"] = round(time.perf_counter() - started, 1)
+    (model_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    log(f"model {manifest['model_version']} written to {model_dir} in {manifest['training_seconds']} s")
+    log("thresholds (dev): " + json.dumps(manifest["thresholds"]))
+    return manifest
