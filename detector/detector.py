@@ -12,7 +12,7 @@ from .conversation import DEDUCTION, START_SCORE, parse_conversation, role_of
 from .lexicon import Lexicon, LexiconError
 from .lexicon_check import compiled_problems
 from .matcher import Matcher
-from .normalise import normalise
+from .normalise import fold, normalise
 from .pinyin import PinyinTable
 from .scorer import MODES, check_mode, decide, evidence_score, tone_score
 from .tone import MODEL_DIR, ToneModel
@@ -112,19 +112,20 @@ class Detector:
                     suggestion=rule.suggestion,
                 )
             )
-        if self.tone is not None and text.strip():
+        if self.tone is not None and norm.text:
             hidden = [norm.span(a, b) for a, b in innocent]
-            out += self._tone_evidence(text, hidden, mode or self.mode)
+            visible = fold(_without(text, 0, len(text), hidden)) if hidden else norm.text
+            out += self._tone_evidence(text, visible, hidden, mode or self.mode)
         return out
 
-    def _tone_evidence(self, text: str, hidden: list[tuple[int, int]], mode: str) -> list[Evidence]:
+    def _tone_evidence(self, text: str, visible: str, hidden: list[tuple[int, int]], mode: str) -> list[Evidence]:
         """Classifier evidence, localised to the sentence that drives it.
 
-        What the lexicon judged innocent (allowlisted, vetoed, quoted) is cut out before the
-        classifier sees the text, so it cannot bring those words back as evidence.
+        `visible` is the folded text without what the lexicon judged innocent (allowlisted,
+        vetoed, quoted), so the classifier cannot bring those words back as evidence.
         """
         tone = self.tone
-        probs = tone.proba(_without(text, 0, len(text), hidden))
+        probs = tone.proba_folded(visible)
         thresholds = tone.thresholds[mode]
         floor = MODES[mode].review
         scores = {c: tone_score(float(p), thresholds[c], mode) for c, p in zip(tone.categories, probs)}

@@ -43,7 +43,10 @@ class Featurizer:
         return [w for w in self._tokenizer().lcut(folded, HMM=False) if w.strip()]
 
     def __call__(self, text: str) -> list[str]:
-        folded = fold(text)
+        return self.from_folded(fold(text))
+
+    def from_folded(self, folded: str) -> list[str]:
+        """Features of text already folded by detector.normalise (saves a second fold)."""
         words = self.words(folded)
         feats = ["w:" + w for w in words]
         feats += ["b:" + a + "|" + b for a, b in zip(words, words[1:])]

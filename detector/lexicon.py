@@ -17,9 +17,11 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .resources import bundled
+
 CATEGORIES = ("disrespectful", "unfriendly", "impatient", "impolite")
 CATEGORY_NAMES_ZH = {"disrespectful": "不尊重", "unfriendly": "不友好", "impatient": "不耐烦", "impolite": "不客气"}
-DEFAULT_PACK = Path(__file__).resolve().parent.parent / "lexicons" / "default"
+DEFAULT_PACK = bundled("lexicons") / "default"
 
 Category = Literal["disrespectful", "unfriendly", "impatient", "impolite"]
 

@@ -17,15 +17,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .features import Featurizer
+from .normalise import fold
+from .resources import bundled
 
-MODEL_DIR = Path(__file__).resolve().parent.parent / "models"
+MODEL_DIR = bundled("models")
 FORMAT = 1
 REBUILD = "rebuild it with `jiyu train` (see models/MODEL_CARD.md)"
 
@@ -81,22 +83,22 @@ class ToneModel:
             manifest=manifest,
         )
 
-    def decision(self, text: str) -> np.ndarray:
-        """Raw linear scores per category (before calibration)."""
-        counts: dict[int, int] = {}
-        vocab = self.vocab
-        for f in self.featurizer(text):
-            i = vocab.get(f)
-            if i is not None:
-                counts[i] = counts.get(i, 0) + 1
+    def decision(self, folded: str) -> np.ndarray:
+        """Raw linear scores per category (before calibration) of FOLDED text."""
+        counts = Counter(map(self.vocab.get, self.featurizer.from_folded(folded)))
+        counts.pop(None, None)
         if not counts:
             return self.intercept.copy()
         idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        tf = np.fromiter((1.0 + math.log(c) for c in counts.values()), dtype=np.float64, count=len(counts))
+        tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
         x = tf * self.idf[idx]
         x /= np.sqrt(x @ x)
         return x @ self.coef[idx] + self.intercept
 
+    def proba_folded(self, folded: str) -> np.ndarray:
+        """Calibrated probability per category (in `self.categories` order) of folded text."""
+        return 1.0 / (1.0 + np.exp(self.cal_a * self.decision(folded) + self.cal_b))
+
     def proba(self, text: str) -> np.ndarray:
         """Calibrated probability per category, in `self.categories` order."""
-        return 1.0 / (1.0 + np.exp(self.cal_a * self.decision(text) + self.cal_b))
+        return self.proba_folded(fold(text))

@@ -1,1 +1,0 @@
-"""Bundled 忌语 lexicon packs (data only; see README.md)."""
