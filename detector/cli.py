@@ -171,13 +171,23 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .detector import Detector
-    from .evaluate import SYSTEMS, metrics, read_data, report, verdicts
+    from .evaluate import SYSTEMS, Item, metrics, read_data, report, verdicts
 
-    items, errors = read_data(Path(args.data), assume_none=args.assume_none)
+    if args.split:
+        from . import corpus
+
+        splits = corpus.read_splits()
+        items = [Item(r.text, r.labels, None) for r in corpus.load() if splits.get(r.id) == args.split]
+        errors = []
+    elif args.data:
+        items, errors = read_data(Path(args.data), assume_none=args.assume_none)
+    else:
+        print("jiyu eval: give DATA.jsonl or --split dev|test", file=sys.stderr)
+        return 2
     for e in errors:
         print(f"jiyu eval: skipped {e}", file=sys.stderr)
     if not items:
-        print(f"jiyu eval: {args.data}: no usable lines", file=sys.stderr)
+        print(f"jiyu eval: {args.data or args.split}: no usable lines", file=sys.stderr)
         return 2
     d = Detector(args.lexicon or (), mode=args.mode)
     vs = verdicts(d, items, args.mode)
@@ -215,7 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="per-category metrics of lexicon, classifier and fused verdicts on labelled JSONL")
-    p.add_argument("data", help="JSONL with text and labels (list) or label (0/1)")
+    p.add_argument("data", nargs="?", help="JSONL with text and labels (list) or label (0/1)")
+    p.add_argument("--split", choices=("dev", "test"), help="evaluate on a split of the bundled corpus (data/tone) instead")
     p.add_argument("--assume-none", action="store_true", help="lines without labels are polite text (label none)")
     p.add_argument("--lexicon", action="append", metavar="DIR")
     p.add_argument("--mode", choices=sorted(MODES), default="qa")

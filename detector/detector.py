@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
@@ -12,41 +11,11 @@ from .conversation import DEDUCTION, START_SCORE, parse_conversation, role_of
 from .lexicon import Lexicon, LexiconError
 from .lexicon_check import compiled_problems
 from .matcher import Matcher
-from .normalise import fold, normalise
+from .normalise import normalise
 from .pinyin import PinyinTable
 from .scorer import MODES, check_mode, decide, evidence_score, tone_score
 from .tone import MODEL_DIR, ToneModel
 from .verdict import CallReport, Evidence, TurnViolation, Verdict
-
-_CLAUSE = re.compile(r"[^。！？!?；;\n]+")
-
-
-def _clauses(text: str) -> list[tuple[int, int]]:
-    """Spans of the sentences of `text`, without their end marks and outer spaces."""
-    out = []
-    for m in _CLAUSE.finditer(text):
-        s, e = m.span()
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if s < e:
-            out.append((s, e))
-    return out or [(0, len(text))]
-
-
-def _without(text: str, start: int, end: int, hidden: list[tuple[int, int]]) -> str:
-    """text[start:end] with the hidden original ranges cut out."""
-    keep = []
-    pos = start
-    for a, b in sorted(hidden):
-        if b <= pos or a >= end:
-            continue
-        keep.append(text[pos : max(a, pos)])
-        pos = max(pos, b)
-    keep.append(text[pos:end])
-    return "".join(keep)
-
 
 @lru_cache(maxsize=1)
 def _pinyin_table() -> PinyinTable:
@@ -114,30 +83,27 @@ class Detector:
             )
         if self.tone is not None and norm.text:
             hidden = [norm.span(a, b) for a, b in innocent]
-            visible = fold(_without(text, 0, len(text), hidden)) if hidden else norm.text
-            out += self._tone_evidence(text, visible, hidden, mode or self.mode)
+            out += self._tone_evidence(text, hidden, mode or self.mode)
         return out
 
-    def _tone_evidence(self, text: str, visible: str, hidden: list[tuple[int, int]], mode: str) -> list[Evidence]:
-        """Classifier evidence, localised to the sentence that drives it.
+    def _tone_evidence(self, text: str, hidden: list[tuple[int, int]], mode: str) -> list[Evidence]:
+        """Classifier evidence, each spanning the sentence that drives it.
 
-        `visible` is the folded text without what the lexicon judged innocent (allowlisted,
-        vetoed, quoted), so the classifier cannot bring those words back as evidence.
+        What the lexicon judged innocent (allowlisted, vetoed, quoted) is cut out before the
+        classifier sees the text, so it cannot bring those words back as evidence.
         """
         tone = self.tone
-        probs = tone.proba_folded(visible)
+        spans, per_sentence = tone.sentence_probs(text, hidden)
+        probs = per_sentence.max(axis=0)
         thresholds = tone.thresholds[mode]
         floor = MODES[mode].review
         scores = {c: tone_score(float(p), thresholds[c], mode) for c, p in zip(tone.categories, probs)}
         strong = [c for c, sc in scores.items() if sc >= floor]
         if not strong:
             return []
-        clauses = _clauses(text)
-        per_clause = [tone.proba(_without(text, s, e, hidden)) for s, e in clauses] if len(clauses) > 1 else [probs]
         out = []
         for c in strong:
-            k = tone.categories.index(c)
-            s, e = clauses[max(range(len(clauses)), key=lambda i: per_clause[i][k])]
+            s, e = spans[int(per_sentence[:, tone.categories.index(c)].argmax())]
             out.append(
                 Evidence(
                     start=s, end=e, text=text[s:e], category=c, source="classifier", rule_id=f"tone-{c}",

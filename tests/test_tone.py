@@ -1,0 +1,128 @@
+"""The tone classifier: exported inference equals scikit-learn, loading refuses stale models,
+training is deterministic, and fusion keeps the lexicon's guarantees."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from detector import Detector, corpus
+from detector.tone import MODEL_DIR, ModelError, ToneModel, sentences, without
+
+SKOPS_TRUSTED = [
+    "detector.features.passthrough",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.model_selection._split.StratifiedKFold",
+]
+
+
+@pytest.fixture(scope="module")
+def tone() -> ToneModel:
+    return ToneModel.load()
+
+
+def test_when_dev_lines_scored_then_numpy_inference_equals_sklearn(tone):
+    import skops.io as sio
+
+    saved = sio.load(MODEL_DIR / "tone.skops", trusted=SKOPS_TRUSTED)
+    rows = corpus.load()
+    splits = corpus.read_splits()
+    texts = [r.text for r in rows if splits[r.id] == "dev"][:300]
+    X = saved["vectorizer"].transform([tone.featurizer(t) for t in texts])
+    ours = np.array([tone.proba(t) for t in texts])
+    for k, cat in enumerate(tone.categories):
+        theirs = saved["classifiers"][cat].predict_proba(X)[:, 1]
+        assert np.abs(theirs - ours[:, k]).max() < 1e-5, cat
+
+
+def test_when_model_file_changed_then_load_refuses_and_says_how_to_rebuild(tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(MODEL_DIR, d)
+    (d / "tone-vocab.json").write_text("[]", encoding="utf-8")
+    with pytest.raises(ModelError, match="does not match the sha256.*jiyu train"):
+        ToneModel.load(d)
+
+
+def test_when_model_format_is_newer_then_load_refuses(tmp_path):
+    d = tmp_path / "m"
+    shutil.copytree(MODEL_DIR, d)
+    manifest = json.loads((d / "manifest.json").read_text(encoding="utf-8"))
+    manifest["format"] = 99
+    (d / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ModelError, match="model format 99.*jiyu train"):
+        Detector(model_dir=d)
+
+
+def test_when_manifest_read_then_it_records_versions_hashes_and_thresholds(tone):
+    m = tone.manifest
+    import sklearn
+
+    assert m["sklearn_version"] == sklearn.__version__
+    assert m["training_data_sha256"] == corpus.data_hash()
+    for mode in ("qa", "realtime"):
+        for cat in tone.categories:
+            t = m["thresholds"][mode][cat]
+            assert 0 < t["review"] <= t["violation"] < 1
+
+
+def test_when_trained_twice_then_weights_are_byte_identical(tmp_path):
+    from detector.train import train
+
+    a = train(tmp_path / "a", log=lambda *_: None)
+    b = train(tmp_path / "b", log=lambda *_: None)
+    assert a["files"]["tone.npz"] == b["files"]["tone.npz"]
+    assert a["files"]["tone-vocab.json"] == b["files"]["tone-vocab.json"]
+    assert a["thresholds"] == b["thresholds"]
+
+
+def test_when_lexicon_hit_is_severe_then_violation_whatever_the_classifier(detector):
+    for mode in ("qa", "realtime"):
+        v = detector.check("老东西", mode=mode)
+        assert v.decision == "violation" and "disrespectful" in v.labels
+
+
+class _Recorder:
+    """Stands in for the classifier: records what it was shown, finds everything rude."""
+
+    def __init__(self, real: ToneModel):
+        self.real, self.seen = real, []
+        self.categories, self.thresholds, self.version = real.categories, real.thresholds, real.version
+
+    def sentence_probs(self, text, hidden=()):
+        spans = sentences(text)
+        self.seen += [without(text, s, e, hidden) for s, e in spans]
+        return spans, np.full((len(spans), len(self.categories)), 0.999)
+
+
+def test_when_lexicon_judges_words_innocent_then_classifier_never_sees_them():
+    d = Detector()
+    d.tone = recorder = _Recorder(d.tone)
+    d.check("病号服在二楼领取")  # allowlisted
+    d.check("按规定不能对顾客说“老东西”")  # a mention
+    d.check("我不知道您是否方便")  # a context veto
+    shown = " ".join(recorder.seen)
+    assert "病号" not in shown and "老东西" not in shown and "不知道" not in shown
+    assert "二楼领取" in shown
+
+
+def test_when_one_sentence_drives_the_classifier_then_evidence_spans_that_sentence(detector):
+    text = "好的，明白。你自己不会看公告吗？活动链接我发到群里了。"
+    v = detector.check(text, mode="qa")
+    clf = [e for e in v.evidence if e.source == "classifier"]
+    assert clf, v
+    assert all(e.text == text[e.start : e.end] == "你自己不会看公告吗" for e in clf)
+
+
+def test_when_classifier_off_then_no_model_and_no_classifier_evidence():
+    d = Detector(classifier=False)
+    assert d.model_version is None
+    assert all(e.source != "classifier" for e in d.check("你自己不会看公告吗，这点小钱也计较").evidence)
+
+
+def test_when_clauses_and_hidden_ranges_then_helpers_slice_the_original():
+    text = " 好的，收到。 你别着急！\n谢谢 "
+    # sentence ends split; outer spaces go; the short last fragment joins its neighbour
+    assert [text[s:e] for s, e in sentences(text)] == ["好的，收到", "你别着急！\n谢谢"]
+    assert without("abcdefgh", 1, 7, [(2, 4), (6, 9)]) == "bef"
