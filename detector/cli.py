@@ -197,6 +197,42 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- jiyu serve ------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import ipaddress
+    import os
+    import tempfile
+
+    import uvicorn
+
+    from api.settings import Settings
+
+    if args.lexicon:
+        os.environ["JIYU_LEXICONS"] = os.pathsep.join(args.lexicon)
+    settings = Settings.from_env()
+    try:
+        loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
+    except ValueError:
+        loopback = False
+    if not settings.api_keys and not loopback and not args.insecure_no_auth:
+        print(
+            f"jiyu serve: refusing to listen on {args.host} without API keys: set JIYU_API_KEYS or JIYU_API_KEYS_FILE,"
+            " or pass --insecure-no-auth",
+            file=sys.stderr,
+        )
+        return 2
+    os.environ["JIYU_LOG_LEVEL"] = args.log_level.upper()  # read by every worker's create_app
+    if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="jiyu-metrics-")  # /metrics sums all workers
+    uvicorn.run(
+        "api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+        loop="uvloop", http="httptools", access_log=False, log_level=args.log_level,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jiyu", description="Find 忌语 (forbidden service language) in Chinese customer-service text.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -219,6 +255,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(), help="progress bar on stderr (default: when stderr is a terminal)")
     _add_common(p, "qa")
     p.set_defaults(func=cmd_scan)
+
+    p = sub.add_parser("serve", help="run the HTTP API (see api/ and README)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1, help="worker processes, each with its own detector")
+    p.add_argument("--lexicon", action="append", metavar="DIR", help="extra lexicon pack (repeatable)")
+    p.add_argument("--insecure-no-auth", action="store_true", help="allow listening beyond loopback without API keys")
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("train", help="train the tone classifier on data/tone (deterministic)")
     p.add_argument("--model-dir", default=str(Path(__file__).resolve().parent.parent / "models"))

@@ -40,6 +40,7 @@ class Detector:
         include_default: bool = True,
         classifier: bool = True,
         model_dir: str | Path | None = None,
+        tone: ToneModel | None = None,
     ) -> None:
         self.mode = check_mode(mode)
         self.lexicon = Lexicon.load(list(lexicons), include_default=include_default)
@@ -47,7 +48,8 @@ class Detector:
         problems = compiled_problems(self.lexicon, self.matcher)
         if problems:  # the same checks as `jiyu lexicon check`: a broken pack never serves
             raise LexiconError(problems)
-        self.tone = ToneModel.load(model_dir or MODEL_DIR) if classifier else None
+        # `tone`: an already-loaded model to share (a lexicon reload need not reload the model)
+        self.tone = (tone or ToneModel.load(model_dir or MODEL_DIR)) if classifier else None
 
     @property
     def lexicon_version(self) -> str:

@@ -1,0 +1,303 @@
+"""The jiyu HTTP API (FastAPI): check replies before they are sent, judge conversations.
+
+`create_app()` reads settings from the environment (api/settings.py); `jiyu serve` runs it
+under uvicorn. The detector is built in a background thread at start-up (`/readyz` says when
+it is ready) and replaced atomically by `/v1/admin/reload`: a request takes one reference to the
+detector when it starts and finishes on it, whatever is swapped in meanwhile, and its response
+names the lexicon and model versions that judged it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import re
+import threading
+import time
+import uuid
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+import orjson
+from fastapi.responses import PlainTextResponse, Response
+
+from detector import Detector, LexiconError
+from detector.conversation import ConversationError
+from detector.verdict import Verdict
+
+from .metrics import Metrics
+from .schemas import (
+    CheckRequest,
+    CheckResponse,
+    ConversationRequest,
+    ConversationResponse,
+    ErrorOut,
+    LexiconInfo,
+    ReloadResponse,
+)
+from .settings import Settings
+
+log = logging.getLogger("jiyu.api")
+MASK = "＊"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# Work above this size leaves the event loop so that one big batch cannot stall small requests.
+INLINE_CHARS = 2_000
+ERRORS = {s: {"model": ErrorOut} for s in (400, 401, 403, 413, 422, 503)}
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, field: str | None = None):
+        self.status, self.message, self.field = status, message, field
+
+
+def _json(obj: Any, status: int = 200, headers: dict | None = None) -> Response:
+    """orjson straight to bytes: the hot path skips a second validation of what we just built."""
+    return Response(orjson.dumps(obj), status_code=status, headers=headers, media_type="application/json")
+
+
+def masked(text: str, verdict: Verdict) -> str:
+    chars = list(text)
+    for e in verdict.evidence:
+        chars[e.start : e.end] = MASK * (e.end - e.start)
+    return "".join(chars)
+
+
+def verdict_out(text: str, v: Verdict) -> dict:
+    return {**v.to_dict(), "masked": masked(text, v)}
+
+
+def build_detector(settings: Settings, reuse: Detector | None = None) -> Detector:
+    """A new detector over the configured packs; the tone model is reused when there is one."""
+    return Detector(
+        list(settings.lexicons), mode=settings.mode, classifier=settings.classifier,
+        model_dir=settings.model_dir, tone=reuse.tone if reuse is not None else None,
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings.from_env()
+    metrics = Metrics()
+    if os.environ.get("JIYU_LOG_LEVEL") and not logging.getLogger().handlers:
+        logging.basicConfig(level=os.environ["JIYU_LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        def load() -> None:
+            try:
+                d = build_detector(settings)
+                d.check("您好，请问有什么可以帮您？")  # warm the fold table and jieba before saying ready
+                app.state.detector = d
+                log.info("ready: lexicon %s, model %s", app.state.detector.lexicon_version, app.state.detector.model_version)
+            except Exception as e:  # noqa: BLE001 — reported by /readyz, never silently
+                app.state.load_error = f"{type(e).__name__}: {e}"
+                log.error("detector failed to load: %s", app.state.load_error)
+
+        threading.Thread(target=load, name="jiyu-load", daemon=True).start()
+        yield
+
+    app = FastAPI(
+        title="jiyu 忌语 API",
+        version="1",
+        description="Finds forbidden service language (忌语) in Chinese customer-service replies and conversations.",
+        lifespan=lifespan,
+    )
+    app.state.detector = None
+    app.state.load_error = None
+    app.state.reload_lock = asyncio.Lock()
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.add_middleware(RequestContext, metrics=metrics)
+
+    # -- errors: every client mistake is a 4xx that names the field ---------------------------
+
+    @app.exception_handler(ApiError)
+    async def _api_error(request: Request, exc: ApiError) -> Response:
+        return _error(request, exc.status, exc.message, exc.field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # bytes that are not UTF-8
+            return _error(request, 400, "body is not valid UTF-8 JSON: it could not be decoded", "body")
+        return _error(request, exc.status_code, str(exc.detail), None)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0]
+        loc = [x for x in first["loc"] if x != "body"]
+        field = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc).lstrip(".") or "body"
+        if first["type"] == "json_invalid":
+            return _error(request, 400, f"body is not valid UTF-8 JSON: {first.get('ctx', {}).get('error', first['msg'])}", "body")
+        if first["type"] == "missing" and field == "body":
+            return _error(request, 422, "body: a JSON object is required", "body")
+        msg = first["msg"].removeprefix("Value error, ")
+        return _error(request, 422, f"{field}: {msg}", field)
+
+    # -- auth -------------------------------------------------------------------------------
+
+    def _key_ok(request: Request, keys: tuple[str, ...]) -> bool:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return False
+        given = token.strip().encode()
+        # compare against every key, always, in constant time per key
+        return any([hmac.compare_digest(given, k.encode()) for k in keys])
+
+    def require_key(request: Request) -> None:
+        if settings.api_keys and not _key_ok(request, settings.api_keys):
+            raise ApiError(401, "Authorization: a valid 'Bearer <API key>' is required", "Authorization")
+
+    def require_admin(request: Request) -> None:
+        if not settings.admin_keys:
+            raise ApiError(403, "admin endpoints are disabled: set JIYU_ADMIN_KEYS", "Authorization")
+        if not _key_ok(request, settings.admin_keys):
+            raise ApiError(401, "Authorization: a valid 'Bearer <admin key>' is required", "Authorization")
+
+    def current(request: Request) -> Detector:
+        d = request.app.state.detector
+        if d is None:
+            raise ApiError(503, app.state.load_error or "not ready: lexicons and model are loading", None)
+        return d
+
+    def check_text(field: str, text: str) -> None:
+        if len(text) > settings.max_text_chars:
+            raise ApiError(413, f"{field}: {len(text)} characters, over the limit of {settings.max_text_chars}", field)
+
+    # -- endpoints --------------------------------------------------------------------------
+
+    @app.post("/v1/check", response_model=CheckResponse, responses=ERRORS, dependencies=[Depends(require_key)],
+              summary="Check one reply or a batch before it is sent")
+    async def check(body: CheckRequest, request: Request) -> Any:
+        d = current(request)
+        if body.texts is not None:
+            if len(body.texts) > settings.max_batch:
+                raise ApiError(413, f"texts: {len(body.texts)} items, over the limit of {settings.max_batch}", "texts")
+            texts = body.texts
+            for i, t in enumerate(texts):
+                check_text(f"texts[{i}]", t)
+        else:
+            texts = [body.text]
+            check_text("text", body.text)
+        mode = body.mode or settings.mode
+        if sum(map(len, texts)) <= INLINE_CHARS:
+            verdicts = d.check_many(texts, mode)
+        else:
+            verdicts = await run_in_threadpool(d.check_many, texts, mode)
+        metrics.decisions(verdicts)
+        _log_texts(request, texts)
+        return _json({
+            "results": [verdict_out(t, v) for t, v in zip(texts, verdicts)],
+            "lexicon_version": d.lexicon_version,
+            "model_version": d.model_version,
+            "request_id": request.state.request_id,
+        })
+
+    @app.post("/v1/conversations", response_model=ConversationResponse, responses=ERRORS, dependencies=[Depends(require_key)],
+              summary="Judge the agent turns of one conversation")
+    async def conversations(body: ConversationRequest, request: Request) -> Any:
+        d = current(request)
+        if len(body.turns) > settings.max_turns:
+            raise ApiError(413, f"turns: {len(body.turns)} items, over the limit of {settings.max_turns}", "turns")
+        for i, t in enumerate(body.turns):
+            check_text(f"turns[{i}].text", t.text)
+        conv = body.model_dump(exclude={"roles", "mode"})
+        try:
+            report = await run_in_threadpool(d.check_conversation, conv, body.roles, body.mode or settings.mode)
+        except ConversationError as e:
+            raise ApiError(422, str(e), str(e).split(":")[0]) from None
+        metrics.decisions([v.verdict for v in report.violations])
+        _log_texts(request, [t.text for t in body.turns])
+        return _json({
+            **report.to_dict(),
+            "lexicon_version": d.lexicon_version,
+            "model_version": d.model_version,
+            "request_id": request.state.request_id,
+        })
+
+    @app.get("/v1/lexicon", response_model=LexiconInfo, responses=ERRORS, dependencies=[Depends(require_key)],
+             summary="Versions and size of the lexicon in force")
+    async def lexicon(request: Request) -> Any:
+        d = current(request)
+        lex = d.lexicon
+        return {
+            "lexicon_version": lex.version, "model_version": d.model_version,
+            "packs": [p.meta.name for p in lex.packs], "rules": len(lex.rules), "patterns": len(lex.patterns),
+            "allowlist": len(lex.allow), "categories": lex.counts(),
+        }
+
+    @app.post("/v1/admin/reload", response_model=ReloadResponse, responses=ERRORS, dependencies=[Depends(require_admin)],
+              summary="Re-read the lexicon packs and swap them in without a restart")
+    async def reload(request: Request) -> Any:
+        async with app.state.reload_lock:
+            old = current(request)
+            try:
+                new = await run_in_threadpool(build_detector, settings, old)
+            except LexiconError as e:
+                shown = "; ".join(str(p) for p in e.problems[:10])
+                raise ApiError(422, f"lexicon refused ({len(e.problems)} problems), still serving {old.lexicon_version}: {shown}", "lexicon") from None
+            app.state.detector = new  # one reference swap: requests in flight keep the old detector
+        log.info("reloaded lexicon %s -> %s", old.lexicon_version, new.lexicon_version)
+        return {"lexicon_version": new.lexicon_version, "previous_lexicon_version": old.lexicon_version,
+                "model_version": new.model_version, "request_id": request.state.request_id}
+
+    @app.get("/healthz", summary="The process is up")
+    async def healthz() -> dict:
+        return {"status": "ok"}
+
+    @app.get("/readyz", responses={503: {"model": ErrorOut}}, summary="Lexicons and model are loaded")
+    async def readyz(request: Request) -> Any:
+        d = current(request)
+        return {"ready": True, "lexicon_version": d.lexicon_version, "model_version": d.model_version}
+
+    @app.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
+    async def prometheus() -> PlainTextResponse:
+        body, content_type = metrics.render()
+        return PlainTextResponse(body, media_type=content_type)
+
+    def _log_texts(request: Request, texts: list[str]) -> None:
+        if settings.log_text:
+            log.info("request %s texts %r", request.state.request_id, texts)
+
+    return app
+
+
+def _error(request: Request, status: int, message: str, field: str | None) -> Response:
+    rid = getattr(request.state, "request_id", None) or uuid.uuid4().hex[:16]
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return _json({"error": message, "field": field, "request_id": rid}, status, headers)
+
+
+class RequestContext:
+    """Pure ASGI middleware: request id (X-Request-ID in and out), timing, metrics, one log line."""
+
+    def __init__(self, app, metrics: Metrics):  # noqa: ANN001
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):  # noqa: ANN001, ANN204
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = given if _REQUEST_ID.match(given) else uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = rid
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message):  # noqa: ANN001, ANN202
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            self.metrics.request(scope["path"], scope["method"], status, elapsed)
+            log.info("%s %s %s %d %.2fms", rid, scope["method"], scope["path"], status, elapsed * 1e3)

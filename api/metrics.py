@@ -1,0 +1,39 @@
+"""Prometheus metrics: requests, latency, decisions per category.
+
+One registry per app (tests build many apps). Under `jiyu serve --workers N` every worker
+writes to PROMETHEUS_MULTIPROC_DIR and `/metrics` aggregates all of them.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import multiprocess
+
+ENDPOINTS = {"/v1/check", "/v1/conversations", "/v1/lexicon", "/v1/admin/reload", "/healthz", "/readyz", "/metrics"}
+BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("jiyu_requests", "HTTP requests", ["endpoint", "method", "status"], registry=self.registry)
+        self.latency = Histogram("jiyu_request_seconds", "Request latency", ["endpoint"], buckets=BUCKETS, registry=self.registry)
+        self.verdicts = Counter("jiyu_decisions", "Verdicts by decision and first label", ["decision", "category"], registry=self.registry)
+
+    def request(self, path: str, method: str, status: int, seconds: float) -> None:
+        endpoint = path if path in ENDPOINTS else "other"  # bounded label values
+        self.requests.labels(endpoint, method, str(status)).inc()
+        self.latency.labels(endpoint).observe(seconds)
+
+    def decisions(self, verdicts) -> None:  # noqa: ANN001
+        for v in verdicts:
+            self.verdicts.labels(v.decision, v.labels[0] if v.labels else "none").inc()
+
+    def render(self) -> tuple[bytes, str]:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,50 @@
+"""Server settings, from the environment (JIYU_*) or from `create_app(Settings(...))`.
+
+API keys come from JIYU_API_KEYS (comma-separated) or JIYU_API_KEYS_FILE (one per line);
+admin keys (lexicon reload) from JIYU_ADMIN_KEYS / JIYU_ADMIN_KEYS_FILE. With no API key the
+API is open, which `jiyu serve` allows only on loopback unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def _keys(env: str) -> tuple[str, ...]:
+    keys = [k.strip() for k in os.environ.get(env, "").split(",")]
+    path = os.environ.get(env + "_FILE")
+    if path:
+        keys += [line.strip() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+    return tuple(k for k in keys if k and not k.startswith("#"))
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_keys: tuple[str, ...] = ()
+    admin_keys: tuple[str, ...] = ()
+    lexicons: tuple[str, ...] = ()  # organisation packs layered over the default
+    mode: str = "realtime"  # default decision preset of the API
+    classifier: bool = True
+    max_text_chars: int = 10_000
+    max_batch: int = 256
+    max_turns: int = 2_000
+    log_text: bool = False  # transcripts carry personal data: never logged unless asked
+    model_dir: str | None = None
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        env = os.environ.get
+        return cls(
+            api_keys=_keys("JIYU_API_KEYS"),
+            admin_keys=_keys("JIYU_ADMIN_KEYS"),
+            lexicons=tuple(p for p in env("JIYU_LEXICONS", "").split(os.pathsep) if p),
+            mode=env("JIYU_MODE", "realtime"),
+            classifier=env("JIYU_CLASSIFIER", "1") not in ("0", "false", "no"),
+            max_text_chars=int(env("JIYU_MAX_TEXT_CHARS", "10000")),
+            max_batch=int(env("JIYU_MAX_BATCH", "256")),
+            max_turns=int(env("JIYU_MAX_TURNS", "2000")),
+            log_text=env("JIYU_LOG_TEXT", "0") in ("1", "true", "yes"),
+            model_dir=env("JIYU_MODEL_DIR") or None,
+        )
