@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import logging
 import os
 import re
@@ -58,7 +59,11 @@ class ApiError(Exception):
 
 def _json(obj: Any, status: int = 200, headers: dict | None = None) -> Response:
     """orjson straight to bytes: the hot path skips a second validation of what we just built."""
-    return Response(orjson.dumps(obj), status_code=status, headers=headers, media_type="application/json")
+    try:
+        body = orjson.dumps(obj)
+    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits copied through from the input
+        body = json.dumps(obj, ensure_ascii=False).encode()
+    return Response(body, status_code=status, headers=headers, media_type="application/json")
 
 
 def masked(text: str, verdict: Verdict) -> str:

@@ -177,7 +177,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         from . import corpus
 
         splits = corpus.read_splits()
-        items = [Item(r.text, r.labels, None) for r in corpus.load() if splits.get(r.id) == args.split]
+        items = [Item(r.text, r.labels, None, r.hard_negative) for r in corpus.load() if splits.get(r.id) == args.split]
         errors = []
     elif args.data:
         items, errors = read_data(Path(args.data), assume_none=args.assume_none)

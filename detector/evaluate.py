@@ -2,7 +2,8 @@
 
 DATA is JSONL with `text` and one of: `labels` (a list of categories; [] means none),
 `label` (0/1, binary offensive/safe, as in COLD), or nothing with `--assume-none` (a corpus
-of polite text such as CrossWOZ). All three systems are computed from ONE evidence pass per
+of polite text such as CrossWOZ). A true `hard_negative` marks a none line that a naive
+detector would flag; its flagged rate is reported apart from ordinary none lines. All three systems are computed from ONE evidence pass per
 line: the fused evidence, filtered by source, is what each system alone would have found.
 """
 
@@ -25,6 +26,7 @@ class Item:
     text: str
     labels: tuple[str, ...] | None  # None: binary data, see `binary`
     binary: int | None
+    hard: bool = False  # a none line that a naive detector would flag (innocent overlap, quote, ...)
 
 
 def read_data(path: Path, assume_none: bool = False) -> tuple[list[Item], list[str]]:
@@ -41,7 +43,7 @@ def read_data(path: Path, assume_none: bool = False) -> tuple[list[Item], list[s
             errors.append(f"{path}:{n}: needs a string field 'text'")
             continue
         if isinstance(d.get("labels"), list) and all(x in CATEGORIES for x in d["labels"]):
-            items.append(Item(d["text"], tuple(d["labels"]), None))
+            items.append(Item(d["text"], tuple(d["labels"]), None, bool(d.get("hard_negative"))))
         elif d.get("label") in (0, 1):
             items.append(Item(d["text"], None, int(d["label"])))
         elif assume_none and "labels" not in d and "label" not in d:
@@ -78,13 +80,15 @@ def metrics(items: list[Item], vs: list) -> dict:  # noqa: ANN001
             fp = sum(c not in it.labels and c in v.labels for it, v in labelled)
             fn = sum(c in it.labels and c not in v.labels for it, v in labelled)
             m[c] = dict(zip(("precision", "recall", "f1"), _prf(tp, fp, fn)), support=sum(c in it.labels for it, _ in labelled))
-        none = [v for it, v in labelled if not it.labels]
+        none = [v for it, v in labelled if not it.labels and not it.hard]
+        hard = [v for it, v in labelled if not it.labels and it.hard]
         pos = [(it, v) for it, v in labelled if it.labels]
         m["none_flagged_rate"] = sum(v.flagged for v in none) / len(none) if none else None
+        m["hard_negative_flagged_rate"] = sum(v.flagged for v in hard) / len(hard) if hard else None
         m["violations_found_rate"] = sum(v.flagged for _, v in pos) / len(pos) if pos else None
         found = [(it, v) for it, v in pos if v.flagged]
         m["first_label_right"] = sum(v.labels[0] == it.labels[0] for it, v in found) / len(found) if found else None
-        m["macro_f1"] = sum(m[c]["f1"] for c in CATEGORIES) / len(CATEGORIES)
+        m["macro_f1"] = sum(m[c]["f1"] for c in CATEGORIES) / len(CATEGORIES) if pos else None
         m["confusion"] = Counter(
             (it.labels[0] if it.labels else "none", v.labels[0] if v.labels else "none") for it, v in labelled
         )
@@ -109,16 +113,16 @@ def report(results: dict[str, dict], n: int) -> str:
         for k in ("accuracy", "macro_f1", "flagged_rate_safe", "found_rate_offensive"):
             lines.append(f"  {k:22s}" + "".join(f"{results[s]['binary'][k]:12.3f}" for s in results))
     if "none_flagged_rate" in first:
-        lines.append(f"{'per category P / R / F1':24s}" + "".join(f"{s:>20s}" for s in results))
+        lines.append(f"{'per category P / R / F1':28s}" + "".join(f"{s:>16s}" for s in results))
         for c in CATEGORIES:
             if first[c]["support"] or any(results[s][c]["precision"] for s in results):
                 cells = "".join(
-                    f"{results[s][c]['precision']:8.2f}{results[s][c]['recall']:6.2f}{results[s][c]['f1']:6.2f}" for s in results
+                    f"{results[s][c]['precision']:6.2f}{results[s][c]['recall']:5.2f}{results[s][c]['f1']:5.2f}" for s in results
                 )
-                lines.append(f"  {c:14s} n={first[c]['support']:<5d}{cells}")
-        for k in ("macro_f1", "violations_found_rate", "first_label_right", "none_flagged_rate"):
+                lines.append(f"  {c:14s} n={first[c]['support']:<10d}{cells}")
+        for k in ("macro_f1", "violations_found_rate", "first_label_right", "none_flagged_rate", "hard_negative_flagged_rate"):
             vals = [results[s][k] for s in results]
-            lines.append(f"  {k:22s}" + "".join(f"{v:20.3f}" if v is not None else f"{'-':>20s}" for v in vals))
+            lines.append(f"  {k:26s}" + "".join(f"{v:16.3f}" if v is not None else f"{'-':>16s}" for v in vals))
         for s in results:
             lines.append(f"confusion ({s}; rows gold first label, columns predicted first label)")
             cats = ("none", *CATEGORIES)
