@@ -11,11 +11,20 @@ from .conversation import DEDUCTION, START_SCORE, parse_conversation, role_of
 from .lexicon import Lexicon, LexiconError
 from .lexicon_check import compiled_problems
 from .matcher import Matcher
-from .normalise import normalise
+from .normalise import MARKERS, Normalised, normalise
 from .pinyin import PinyinTable
 from .scorer import MODES, check_mode, decide, evidence_score, tone_score
 from .tone import MODEL_DIR, ToneModel
 from .verdict import CallReport, Evidence, TurnViolation, Verdict
+
+def _trim_marks(folded: str, a: int, b: int) -> tuple[int, int]:
+    """A sentence unit without sentence marks at its ends (evidence should not start at a 。)."""
+    while a < b - 1 and folded[a] in MARKERS:
+        a += 1
+    while b > a + 1 and folded[b - 1] in MARKERS:
+        b -= 1
+    return a, b
+
 
 @lru_cache(maxsize=1)
 def _pinyin_table() -> PinyinTable:
@@ -84,18 +93,17 @@ class Detector:
                 )
             )
         if self.tone is not None and norm.text:
-            hidden = [norm.span(a, b) for a, b in innocent]
-            out += self._tone_evidence(text, hidden, mode or self.mode)
+            out += self._tone_evidence(norm, innocent, mode or self.mode)
         return out
 
-    def _tone_evidence(self, text: str, hidden: list[tuple[int, int]], mode: str) -> list[Evidence]:
+    def _tone_evidence(self, norm: Normalised, innocent: list[tuple[int, int]], mode: str) -> list[Evidence]:
         """Classifier evidence, each spanning the sentence that drives it.
 
         What the lexicon judged innocent (allowlisted, vetoed, quoted) is cut out before the
         classifier sees the text, so it cannot bring those words back as evidence.
         """
         tone = self.tone
-        spans, per_sentence = tone.sentence_probs(text, hidden)
+        units, per_sentence = tone.sentence_probs(norm.text, innocent)
         probs = per_sentence.max(axis=0)
         thresholds = tone.thresholds[mode]
         floor = MODES[mode].review
@@ -105,10 +113,10 @@ class Detector:
             return []
         out = []
         for c in strong:
-            s, e = spans[int(per_sentence[:, tone.categories.index(c)].argmax())]
+            s, e = norm.span(*_trim_marks(norm.text, *units[int(per_sentence[:, tone.categories.index(c)].argmax())]))
             out.append(
                 Evidence(
-                    start=s, end=e, text=text[s:e], category=c, source="classifier", rule_id=f"tone-{c}",
+                    start=s, end=e, text=norm.original[s:e], category=c, source="classifier", rule_id=f"tone-{c}",
                     severity=2 if scores[c] >= MODES[mode].violation else 1, score=scores[c],
                 )
             )

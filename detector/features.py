@@ -5,8 +5,8 @@ then described by jieba words, word bigrams and character 1–3-grams. Because t
 this very function to scikit-learn as the analyzer, inference cannot drift from it.
 
 jieba runs a private `jieba.Tokenizer` (not the global one, so other code using jieba is not
-affected), initialised once and silently, with HMM off (dictionary words only: deterministic
-and about twice as fast). Words passed in `user_words` (the lexicon's phrases, frozen into the
+affected), initialised once and silently, with HMM off (dictionary words only: deterministic);
+its dictionary route is walked by detector.segment, which gives jieba's tokens faster. Words passed in `user_words` (the lexicon's phrases, frozen into the
 model at training time) stay whole.
 """
 
@@ -16,6 +16,7 @@ import logging
 import threading
 
 from .normalise import fold
+from .segment import FastCut
 
 _lock = threading.Lock()
 
@@ -36,11 +37,14 @@ class Featurizer:
                     tok.initialize()
                     for w in self.user_words:
                         tok.add_word(w)  # jieba picks a frequency that keeps the word whole
+                    self._cut = FastCut(tok).cut
                     self._jieba = tok
         return self._jieba
 
     def words(self, folded: str) -> list[str]:
-        return [w for w in self._tokenizer().lcut(folded, HMM=False) if w.strip()]
+        if self._jieba is None:
+            self._tokenizer()
+        return [w for w in self._cut(folded) if w.strip()]
 
     def __call__(self, text: str) -> list[str]:
         return self.from_folded(fold(text))

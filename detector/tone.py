@@ -7,7 +7,7 @@ and exports what inference needs — vocabulary, idf, weights, calibration — t
 `models/manifest.json`. Loading checks the manifest's format and every hash, so a stale or
 tampered model is a clear error that says how to rebuild, never a silent wrong answer.
 
-Per sentence: features (detector.features) → sublinear tf × idf, l2-normalised → one dot product
+Per sentence of the normalised text: features (detector.features) → sublinear tf × idf, l2-normalised → one dot product
 per category → calibrated probability 1 / (1 + exp(a·d + b)). That is a few dozen dictionary
 lookups and one small matrix product, so one text costs microseconds, not scikit-learn's
 fixed per-call overhead.
@@ -33,42 +33,34 @@ FORMAT = 1
 REBUILD = "rebuild it with `jiyu train` (see models/MODEL_CARD.md)"
 
 
-_SENTENCE = re.compile(r"[^。！？!?；;\n]+")
 MIN_SENTENCE = 4
+_UNIT = re.compile("[^。!?]+")
 
 
 class ModelError(RuntimeError):
     pass
 
 
-def sentences(text: str) -> list[tuple[int, int]]:
-    """Spans of the sentences of `text`, without their end marks and outer spaces.
+def sentence_units(folded: str) -> list[tuple[int, int]]:
+    """The sentences of normalised text, as [start, end) in it; the classifier judges each alone.
 
-    A fragment of fewer than MIN_SENTENCE characters (再见, 好的) is joined to its neighbour:
-    alone it carries too little for the classifier to judge.
+    Sentence ends are the normaliser's markers (。 ! ?). A fragment of fewer than MIN_SENTENCE
+    characters (再见, 好的) is joined to its neighbour: alone it carries too little to judge.
     """
-    spans = []
-    for m in _SENTENCE.finditer(text):
-        s, e = m.span()
-        while s < e and text[s].isspace():
-            s += 1
-        while e > s and text[e - 1].isspace():
-            e -= 1
-        if s < e:
-            spans.append((s, e))
+    spans = [m.span() for m in _UNIT.finditer(folded)]
     if not spans:
-        return [(0, len(text))]
+        return [(0, len(folded))]
     out = [spans[0]]
-    for s, e in spans[1:]:
-        if len(fold(text[out[-1][0] : out[-1][1]])) < MIN_SENTENCE or len(fold(text[s:e])) < MIN_SENTENCE:
-            out[-1] = (out[-1][0], e)
+    for a, b in spans[1:]:
+        if out[-1][1] - out[-1][0] < MIN_SENTENCE or b - a < MIN_SENTENCE:
+            out[-1] = (out[-1][0], b)
         else:
-            out.append((s, e))
+            out.append((a, b))
     return out
 
 
 def without(text: str, start: int, end: int, hidden: list[tuple[int, int]]) -> str:
-    """text[start:end] with the hidden original ranges cut out."""
+    """text[start:end] with the hidden ranges cut out."""
     keep = []
     pos = start
     for a, b in sorted(hidden):
@@ -144,17 +136,18 @@ class ToneModel:
         return 1.0 / (1.0 + np.exp(self.cal_a * self.decision(folded) + self.cal_b))
 
     def proba(self, text: str) -> np.ndarray:
-        """Calibrated probability per category, in `self.categories` order."""
+        """Calibrated probability per category of a whole text, in `self.categories` order."""
         return self.proba_folded(fold(text))
 
-    def sentence_probs(self, text: str, hidden: list[tuple[int, int]] = ()) -> tuple[list[tuple[int, int]], np.ndarray]:
-        """Each sentence scored on its own (hidden ranges cut out): (spans, probs of shape (n, k)).
+    def sentence_probs(self, folded: str, hidden: list[tuple[int, int]] = ()) -> tuple[list[tuple[int, int]], np.ndarray]:
+        """Each sentence of normalised text scored on its own: (units, probs of shape (n, k)).
 
-        An utterance is as rude as its rudest sentence: one curt sentence among polite ones
-        must not be averaged away. Training chooses thresholds on exactly this quantity.
+        `hidden` ranges (normalised coordinates) are cut out first. An utterance is as rude as
+        its rudest sentence: one curt sentence among polite ones must not be averaged away.
+        Training chooses thresholds on exactly this quantity (`utterance_proba`).
         """
-        spans = sentences(text)
-        return spans, np.array([self.proba(without(text, s, e, hidden)) for s, e in spans])
+        units = sentence_units(folded)
+        return units, np.array([self.proba_folded(without(folded, a, b, hidden)) for a, b in units])
 
     def utterance_proba(self, text: str) -> np.ndarray:
-        return self.sentence_probs(text)[1].max(axis=0)
+        return self.sentence_probs(fold(text))[1].max(axis=0)

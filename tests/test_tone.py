@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from detector import Detector, corpus
-from detector.tone import MODEL_DIR, ModelError, ToneModel, sentences, without
+from detector.normalise import fold
+from detector.tone import MODEL_DIR, ModelError, ToneModel, sentence_units, without
 
 SKOPS_TRUSTED = [
     "detector.features.passthrough",
@@ -90,10 +91,10 @@ class _Recorder:
         self.real, self.seen = real, []
         self.categories, self.thresholds, self.version = real.categories, real.thresholds, real.version
 
-    def sentence_probs(self, text, hidden=()):
-        spans = sentences(text)
-        self.seen += [without(text, s, e, hidden) for s, e in spans]
-        return spans, np.full((len(spans), len(self.categories)), 0.999)
+    def sentence_probs(self, folded, hidden=()):
+        units = sentence_units(folded)
+        self.seen += [without(folded, a, b, hidden) for a, b in units]
+        return units, np.full((len(units), len(self.categories)), 0.999)
 
 
 def test_when_lexicon_judges_words_innocent_then_classifier_never_sees_them():
@@ -121,8 +122,8 @@ def test_when_classifier_off_then_no_model_and_no_classifier_evidence():
     assert all(e.source != "classifier" for e in d.check("你自己不会看公告吗，这点小钱也计较").evidence)
 
 
-def test_when_clauses_and_hidden_ranges_then_helpers_slice_the_original():
-    text = " 好的，收到。 你别着急！\n谢谢 "
-    # sentence ends split; outer spaces go; the short last fragment joins its neighbour
-    assert [text[s:e] for s, e in sentences(text)] == ["好的，收到", "你别着急！\n谢谢"]
+def test_when_text_has_sentences_then_units_split_at_marks_and_join_short_fragments():
+    folded = fold(" 好的，收到。 你别着急！\n谢谢 ")
+    assert folded == "好的收到。你别着急!。谢"  # 谢谢 collapses to 谢; the line break is a sentence end too
+    assert [folded[a:b] for a, b in sentence_units(folded)] == ["好的收到", "你别着急!。谢"]
     assert without("abcdefgh", 1, 7, [(2, 4), (6, 9)]) == "bef"
