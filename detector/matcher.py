@@ -31,7 +31,14 @@ _PROHIBITION_BEFORE = re.compile(
     r"(?:不能|不要|不得|禁止|严禁|不宜|不允许|不应该|不应|切忌|不可以|避免|不准|忌|不许)"
     r"(?:对[^。!?]{0,8})?(?:说|讲|用|使用|叫|称呼|称|问)(?:什么|类似|像|诸如)?$"
 )
-_SUCH_WORDS_AFTER = re.compile(r"^(?:这种|这类|这样的|之类的?|这些|一类的?|等)(?:话|词|说法|字眼|用语|忌语|语言)")
+_SUCH_WORDS = r"(?:这种|这类|这样的|之类的?|这些|一类的?|等)(?:话|词|说法|字眼|用语|忌语|语言)"
+_SUCH_WORDS_AFTER = re.compile("^" + _SUCH_WORDS)
+# "像 X Y 这种话" (an example list, the phrase not right before 这种话) and reported speech
+# confirmed back to the customer ("您说店员问您买得起吗，对吧") are mentions too.
+_EXAMPLE_CUE = re.compile("(?:像|比如|例如|诸如|类似)")
+_SUCH_WORDS_LATER = re.compile(_SUCH_WORDS)
+_REPORTED_BEFORE = re.compile("[您你](?:刚才|是)?(?:说|讲|反映|提到|的意思是)|跟[您你](?:说|讲)")
+_CONFIRM_AFTER = re.compile("^[^。!?]{0,8}?(?:对吧|是吧|对吗|是吗|对不对|是不是)")
 _QUOTES = {"“": "”", "‘": "’", "「": "」", "『": "』", '"': '"', "'": "'"}
 MIN_PINYIN_SYLLABLES = 3
 
@@ -213,7 +220,12 @@ def _covers(a: int, b: int, hit: Hit) -> bool:
 def _is_mention(norm: Normalised, hit: Hit) -> bool:
     text = norm.text
     s0, e0 = _sentence(text, hit.start, hit.end)
-    if _PROHIBITION_BEFORE.search(text[s0 : hit.start]) or _SUCH_WORDS_AFTER.match(text[hit.end : e0]):
+    before, after = text[s0 : hit.start], text[hit.end : e0]
+    if _PROHIBITION_BEFORE.search(before) or _SUCH_WORDS_AFTER.match(after):
+        return True
+    if _EXAMPLE_CUE.search(before) and _SUCH_WORDS_LATER.search(after):
+        return True
+    if _REPORTED_BEFORE.search(before) and _CONFIRM_AFTER.match(after):
         return True
     original = norm.original
     s, e = norm.span(hit.start, hit.end)

@@ -64,7 +64,7 @@ BAD = [
     (b"", 422, "body: a JSON object is required"),
     (b"{bad", 400, "body is not valid UTF-8 JSON"),
     (b"\xff\xfe\x00", 400, "body is not valid UTF-8 JSON"),
-    (b"[1, 2]", 422, "body: Input should be a valid dictionary"),
+    (b"[1, 2]", 422, "body: Input should be an object"),
     (b'{"text": 5}', 422, "text: Input should be a valid string"),
     (b'{"texts": ["a", 3]}', 422, "texts[1]: Input should be a valid string"),
     (b'{"text": "a", "texts": ["b"]}', 422, "body: give exactly one of 'text' or 'texts'"),

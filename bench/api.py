@@ -1,0 +1,126 @@
+"""HTTP API under load: a real `jiyu serve` on loopback, driven by wrk, against a no-op endpoint.
+
+    .venv/bin/python bench/api.py [--requests 20000]     (needs wrk: apt-get install wrk)
+
+One run, one machine (load generator included): the bundled example replies (padded or cut
+to 30 characters) are POSTed to /v1/check at concurrency 1, 16 and 64 for a fixed duration
+each (wrk 4.1 cannot stop after a fixed count: its Lua `thread:stop()` still waits out the
+duration, so the load is bounded by time); GET /healthz on the same server stack is the
+no-op baseline. Printed: requests/s, p50 / p99 latency, non-2xx and 5xx counts,
+the ratio to the no-op, and the p50 over the in-process `Detector.check` time for the same
+texts measured in this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+LUA = r"""
+local bodies = {BODIES}
+local i = 0
+request = function()
+  i = i % #bodies + 1
+  if bodies[i] == "" then return wrk.format("GET", "/healthz") end
+  return wrk.format("POST", "/v1/check", {["Content-Type"] = "application/json"}, bodies[i])
+end
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %d %d %d %d %d\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), summary.errors.status))
+end
+"""
+
+
+def texts30() -> list[str]:
+    base = [json.loads(line)["text"] for line in (ROOT / "examples" / "utterances.jsonl").read_text(encoding="utf-8").splitlines()]
+    return [(t * 3)[:30] for t in base]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wrk(url: str, conns: int, seconds: int, bodies: list[str]) -> dict:
+    # Lua long strings take the UTF-8 bodies verbatim (LuaJIT knows no \u escapes)
+    lua = LUA.replace("{BODIES}", "{" + ",".join(f"[==[{b}]==]" for b in bodies) + "}")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(lua)
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s", "-s", f.name, url],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    os.unlink(f.name)
+    reqs, dur_us, p50, p99, non2xx = map(int, out.split("RESULT")[1].split())
+    return {"rps": reqs / (dur_us / 1e6), "p50_ms": p50 / 1e3, "p99_ms": p99 / 1e3, "non2xx": non2xx, "requests": reqs}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=int, default=10, help="duration of each load run")
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("bench/api.py needs wrk (apt-get install wrk)")
+
+    from detector import Detector
+
+    texts = texts30()
+    bodies = [json.dumps({"text": t}, ensure_ascii=False) for t in texts]
+    d = Detector(mode="realtime")
+    for t in texts:
+        d.check(t)
+    lat = []
+    for _ in range(50):
+        for t in texts:
+            s = time.perf_counter()
+            d.check(t)
+            lat.append(time.perf_counter() - s)
+    inproc_ms = statistics.median(lat) * 1e3
+
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "detector.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        wrk(url, 16, 2, bodies)  # warm-up
+        noop = wrk(url, 16, args.seconds, [""])
+        rows = [(c, wrk(url, c, args.seconds, bodies)) for c in (1, 16, 64)]
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+    print(f"{len(texts)} replies of 30 characters; {args.seconds} s per run; wrk -t1; server: 1 uvicorn worker (uvloop, httptools)")
+    print(f"in-process Detector.check (realtime): median {inproc_ms:.3f} ms")
+    print(f"{'endpoint':22s}{'conc':>5s}{'requests':>10s}{'req/s':>9s}{'p50 ms':>9s}{'p99 ms':>9s}{'non-2xx':>9s}  notes")
+    print(f"{'GET /healthz (no-op)':22s}{16:5d}{noop['requests']:10d}{noop['rps']:9,.0f}{noop['p50_ms']:9.2f}{noop['p99_ms']:9.2f}{noop['non2xx']:9d}")
+    for c, r in rows:
+        notes = f"{r['rps'] / noop['rps']:.0%} of no-op" if c == 16 else ""
+        if c == 1:
+            notes = f"HTTP overhead at p50: {r['p50_ms'] - inproc_ms:.2f} ms over in-process"
+        print(f"{'POST /v1/check':22s}{c:5d}{r['requests']:10d}{r['rps']:9,.0f}{r['p50_ms']:9.2f}{r['p99_ms']:9.2f}{r['non2xx']:9d}  {notes}")
+
+
+if __name__ == "__main__":
+    main()
