@@ -71,6 +71,7 @@ def wrk(url: str, conns: int, seconds: int, bodies: list[str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10, help="duration of each load run")
+    ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench/api.py needs wrk (apt-get install wrk)")
@@ -92,7 +93,7 @@ def main() -> None:
 
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "detector.cli", "serve", "--port", str(port), "--log-level", "warning"],
+        [sys.executable, "-m", "detector.cli", "serve", "--port", str(port), "--log-level", "warning", "--workers", str(args.workers)],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
@@ -111,7 +112,7 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=20)
 
-    print(f"{len(texts)} replies of 30 characters; {args.seconds} s per run; wrk -t1; server: 1 uvicorn worker (uvloop, httptools)")
+    print(f"{len(texts)} replies of 30 characters; {args.seconds} s per run; wrk -t1; server: {args.workers} uvicorn worker(s) (uvloop, httptools)")
     print(f"in-process Detector.check (realtime): median {inproc_ms:.3f} ms")
     print(f"{'endpoint':22s}{'conc':>5s}{'requests':>10s}{'req/s':>9s}{'p50 ms':>9s}{'p99 ms':>9s}{'non-2xx':>9s}  notes")
     print(f"{'GET /healthz (no-op)':22s}{16:5d}{noop['requests']:10d}{noop['rps']:9,.0f}{noop['p50_ms']:9.2f}{noop['p99_ms']:9.2f}{noop['non2xx']:9d}")

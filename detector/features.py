@@ -19,6 +19,7 @@ from .normalise import fold
 from .segment import FastCut
 
 _lock = threading.Lock()
+CHAR_NGRAMS = (1, 2, 3)
 
 
 class Featurizer:
@@ -51,15 +52,26 @@ class Featurizer:
 
     def from_folded(self, folded: str) -> list[str]:
         """Features of text already folded by detector.normalise (saves a second fold)."""
-        # 您 and 你 are one feature: agents say 你 politely all the time, and a corpus where rude
-        # lines say 你 more often would otherwise teach the model that the pronoun is the insult.
-        folded = folded.replace("您", "你")
+        folded = prepare(folded)
         words = self.words(folded)
-        feats = ["w:" + w for w in words]
-        feats += ["b:" + a + "|" + b for a, b in zip(words, words[1:])]
+        feats = [WORD + w for w in words]
+        feats += [BIGRAM + a + "|" + b for a, b in zip(words, words[1:])]
         n = len(folded)
-        feats += ["c:" + folded[i : i + k] for k in (1, 2, 3) for i in range(n - k + 1)]
+        feats += [CHAR + folded[i : i + k] for k in CHAR_NGRAMS for i in range(n - k + 1)]
         return feats
+
+
+def prepare(folded: str) -> str:
+    """Folded text as the features see it.
+
+    您 and 你 are one feature: agents say 你 politely all the time, and a corpus where rude
+    lines say 你 more often would otherwise teach the model that the pronoun is the insult.
+    """
+    return folded.replace("您", "你")
+
+
+# Feature name prefixes: jieba word, word bigram ("a|b"), character n-gram.
+WORD, BIGRAM, CHAR = "w:", "b:", "c:"
 
 
 def passthrough(features: list[str]) -> list[str]:

@@ -19,12 +19,13 @@ import hashlib
 import json
 import re
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import ahocorasick
 import numpy as np
 
-from .features import Featurizer
+from .features import BIGRAM, CHAR, WORD, Featurizer, prepare
 from .normalise import fold
 from .resources import bundled
 
@@ -89,6 +90,9 @@ class ToneModel:
     thresholds: dict  # mode -> category -> {"review": p, "violation": p}
     featurizer: Featurizer
     manifest: dict
+    _chars: ahocorasick.Automaton = field(init=False, repr=False)
+    _words: dict = field(init=False, repr=False)
+    _bigrams: dict = field(init=False, repr=False)
 
     @classmethod
     def load(cls, directory: str | Path = MODEL_DIR) -> ToneModel:
@@ -119,10 +123,39 @@ class ToneModel:
             manifest=manifest,
         )
 
+    def __post_init__(self) -> None:
+        # The same features as Featurizer.from_folded, counted without building their names:
+        # character n-grams straight from an Aho-Corasick scan over the vocabulary's n-grams
+        # (in C), words and bigrams from two small dicts. tests/test_tone.py checks the result
+        # against scikit-learn on the dev split.
+        self._chars = ahocorasick.Automaton()
+        self._words, self._bigrams = {}, {}
+        for f, i in self.vocab.items():
+            kind, body = f[:2], f[2:]
+            if kind == CHAR:
+                self._chars.add_word(body, i)
+            elif kind == WORD:
+                self._words[body] = i
+            elif kind == BIGRAM:
+                self._bigrams[body] = i
+        self._chars.make_automaton()
+
+    def _counts(self, folded: str) -> Counter:
+        text = prepare(folded)
+        counts = Counter([i for _, i in self._chars.iter(text)]) if text else Counter()
+        words = self.featurizer.words(text)
+        for i in map(self._words.get, words):
+            if i is not None:
+                counts[i] += 1
+        for a, b in zip(words, words[1:]):
+            i = self._bigrams.get(a + "|" + b)
+            if i is not None:
+                counts[i] += 1
+        return counts
+
     def decision(self, folded: str) -> np.ndarray:
         """Raw linear scores per category (before calibration) of FOLDED text."""
-        counts = Counter(map(self.vocab.get, self.featurizer.from_folded(folded)))
-        counts.pop(None, None)
+        counts = self._counts(folded)
         if not counts:
             return self.intercept.copy()
         idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))

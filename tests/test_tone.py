@@ -127,3 +127,12 @@ def test_when_text_has_sentences_then_units_split_at_marks_and_join_short_fragme
     assert folded == "好的收到。你别着急!。谢"  # 谢谢 collapses to 谢; the line break is a sentence end too
     assert [folded[a:b] for a, b in sentence_units(folded)] == ["好的收到", "你别着急!。谢"]
     assert without("abcdefgh", 1, 7, [(2, 4), (6, 9)]) == "bef"
+
+
+def test_when_features_counted_fast_then_they_equal_the_training_features(tone):
+    from collections import Counter
+
+    for r in corpus.load():
+        folded = fold(r.text)
+        slow = Counter(i for i in map(tone.vocab.get, tone.featurizer.from_folded(folded)) if i is not None)
+        assert tone._counts(folded) == slow, r.text
