@@ -143,14 +143,15 @@ class ToneModel:
     def _counts(self, folded: str) -> Counter:
         text = prepare(folded)
         counts = Counter([i for _, i in self._chars.iter(text)]) if text else Counter()
+        get = counts.get  # counts[i] += 1 would call Counter.__missing__ (Python) for each new key
         words = self.featurizer.words(text)
         for i in map(self._words.get, words):
             if i is not None:
-                counts[i] += 1
+                counts[i] = get(i, 0) + 1
         for a, b in zip(words, words[1:]):
             i = self._bigrams.get(a + "|" + b)
             if i is not None:
-                counts[i] += 1
+                counts[i] = get(i, 0) + 1
         return counts
 
     def decision(self, folded: str) -> np.ndarray:
