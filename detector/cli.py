@@ -5,15 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
-from itertools import islice
 from pathlib import Path
 
 from .lexicon import CATEGORY_NAMES_ZH, LexiconError
 from .scorer import MODES
 from .tone import ModelError
 
-BATCH = 512
 DECISION_ZH = {"pass": "通过", "review": "待复核", "violation": "违规"}
 
 
@@ -61,83 +58,51 @@ def cmd_check(args: argparse.Namespace) -> int:
 def cmd_scan(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from . import inputs
-    from .conversation import ConversationError
+    from . import inputs, scan
+    from .scoresheet import ScoreSheetError
 
     for path in args.input:
         if not Path(path).is_file():
             print(f"jiyu scan: {path}: no such file", file=sys.stderr)
             return 2
+    try:
+        args.columns = dict(kv.split("=", 1) for kv in args.columns.split(",")) if args.columns else None
+    except ValueError:
+        print(f"jiyu scan: --columns: expected name=header pairs separated by commas, got {args.columns!r}", file=sys.stderr)
+        return 2
     d = _detector(args, args.mode)
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-    errors = open(args.errors, "w", encoding="utf-8") if args.errors else None
-    stats: Counter = Counter()
-    per_category: Counter = Counter()
 
-    def bad(rec: inputs.BadRecord) -> None:
-        stats["skipped"] += 1
-        print(f"jiyu scan: skipped {rec}", file=sys.stderr)
-        if errors:
-            errors.write(json.dumps(rec.to_dict(), ensure_ascii=False) + "\n")
+    class Progress:
+        """tqdm over the lines of one file (rate and ETA on stderr)."""
 
-    def emit(obj: dict, flagged: bool, labels) -> None:  # noqa: ANN001
-        out.write(json.dumps(obj, ensure_ascii=False) + "\n")
-        stats["scored"] += 1
-        stats["flagged"] += flagged
-        per_category.update(labels)
+        def __init__(self, path: Path, fmt: str):
+            self.bar = tqdm(total=inputs.count_lines(path), unit="line", desc=path.name, file=sys.stderr,
+                            disable=not args.progress, dynamic_ncols=True)
+
+        def update(self, chunk: list) -> None:
+            self.bar.update(max(self.bar.n, max(r.line for r in chunk)) - self.bar.n)
+
+        def close(self) -> None:
+            self.bar.update(self.bar.total - self.bar.n)
+            self.bar.close()
 
     try:
-        for path in map(Path, args.input):
-            fmt = inputs.detect_format(path) if args.format == "auto" else args.format
-            if fmt == "conversations":
-                records = inputs.read_conversations(path)
-            elif fmt == "jsonl":
-                records = inputs.read_jsonl(path, args.text_field, args.id_field)
-            elif fmt == "csv":
-                records = inputs.read_csv(path, args.text_column, args.id_field)
-            else:
-                records = inputs.read_text(path)
-            bar = tqdm(
-                total=inputs.count_lines(path), unit="line", desc=path.name, file=sys.stderr,
-                disable=not args.progress, dynamic_ncols=True,
-            )
-            while chunk := list(islice(records, BATCH)):
-                bar.update(max(r.line for r in chunk) - bar.n)
-                good = [r for r in chunk if isinstance(r, inputs.Record)]
-                if fmt == "conversations":
-                    for r in chunk:
-                        if isinstance(r, inputs.BadRecord):
-                            bad(r)
-                            continue
-                        try:
-                            report = d.check_conversation(r.data, roles=args.roles)
-                        except ConversationError as e:
-                            bad(inputs.BadRecord(r.file, r.line, str(e)))
-                            continue
-                        labels = {lab for v in report.violations for lab in v.verdict.labels}
-                        emit({**report.to_dict(), **_versions(d)}, report.flagged, labels)
-                    continue
-                verdicts = iter(d.check_many([r.text for r in good]))
-                for r in chunk:
-                    if isinstance(r, inputs.BadRecord):
-                        bad(r)
-                        continue
-                    v = next(verdicts)
-                    extra = {k: val for k, val in r.data.items() if k != args.text_field and k != args.text_column}
-                    emit({**extra, "id": r.id, **v.to_dict(), **_versions(d)}, v.flagged, v.labels)
-            bar.close()
-    finally:
-        if out is not sys.stdout:
-            out.close()
-        if errors:
-            errors.close()
-    cats = ", ".join(f"{c} {n}" for c, n in per_category.most_common()) or "none"
+        summary = scan.run(d, args, Progress)
+    except ScoreSheetError as e:
+        print(f"jiyu scan: {e}", file=sys.stderr)
+        return 2
+    cats = ", ".join(f"{c} {n}" for c, n in summary.per_category.most_common()) or "none"
+    resumed = f", {summary.resumed} already done" if args.resume else ""
     print(
-        f"jiyu scan: {stats['scored']} scored, {stats['flagged']} flagged ({cats}), {stats['skipped']} skipped"
+        f"jiyu scan: {summary.scored} scored, {summary.flagged} flagged (first label: {cats}), {summary.skipped} skipped{resumed}"
         f" [mode {args.mode}, lexicon {d.lexicon_version}, model {d.model_version or 'off'}]",
         file=sys.stderr,
     )
-    return 0
+    for agent, a in summary.to_dict()["agents"].items():
+        if summary.agents and (len(summary.agents) > 1 or agent != "(no agent id)"):
+            print(f"  agent {agent}: {a['calls']} calls, {a['flagged_calls']} flagged, {a['violations']} violations,"
+                  f" {a['reviews']} reviews, mean score {a['mean_score']}, pass rate {a['pass_rate']:.0%}", file=sys.stderr)
+    return 1 if args.strict and summary.skipped else 0
 
 
 # -- jiyu lexicon check ----------------------------------------------------------------------
@@ -246,12 +211,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("scan", help="score files: plain text, JSONL, CSV or conversations JSONL")
     p.add_argument("input", nargs="+", help="input file(s)")
     p.add_argument("-o", "--output", help="write JSONL results here (default: stdout)")
-    p.add_argument("--format", choices=("auto", "text", "jsonl", "csv", "conversations"), default="auto")
+    p.add_argument("--format", choices=("auto", "text", "jsonl", "csv", "conversations", "turns-csv", "srt", "vtt", "asr-json", "transcript"),
+                   default="auto", help="auto: by extension and content (see README)")
     p.add_argument("--text-field", default="text", help="JSONL field holding the text (default: text)")
     p.add_argument("--text-column", default="text", help="CSV column holding the text (default: text)")
     p.add_argument("--id-field", default="id", help="JSONL field / CSV column holding the id (default: id; else the line number)")
     p.add_argument("--roles", nargs="+", default=["agent"], help="conversation roles to judge (default: agent)")
     p.add_argument("--errors", metavar="FILE", help="also write skipped records here as JSONL")
+    p.add_argument("--columns", help="turns-csv header names, e.g. conversation_id=call_id,speaker=role,text=content")
+    p.add_argument("--encoding", default="auto", help="transcript files: auto (UTF-8, BOM, else GB18030), or a codec name")
+    p.add_argument("--agent-speakers", nargs="+", default=[], metavar="NAME", help="extra speaker names that are agents (e.g. spk0, 工号1024)")
+    p.add_argument("--agent-field", default="agent_id", help="conversation field naming the agent, for the per-agent summary")
+    p.add_argument("--score-sheet", metavar="YAML", help="QA score sheet (default: detector/scoresheets/default.yaml)")
+    p.add_argument("--violations-csv", metavar="FILE", help="one row per violation (UTF-8 with BOM, opens in Excel)")
+    p.add_argument("--summary", metavar="FILE", help="write the per-agent and per-category summary as JSON")
+    p.add_argument("--resume", action="store_true", help="skip records already in -o (after a crash or Ctrl-C)")
+    p.add_argument("--strict", action="store_true", help="exit 1 if any record was skipped")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(), help="progress bar on stderr (default: when stderr is a terminal)")
     _add_common(p, "qa")
     p.set_defaults(func=cmd_scan)

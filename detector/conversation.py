@@ -1,4 +1,4 @@
-"""Conversations: validation of the input, speaker → role mapping, per-call deductions."""
+"""Conversations: validation of the input and speaker → role mapping."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 # Speaker names as call-centre systems write them, mapped to the roles jiyu judges.
 ROLE_ALIASES = {
     "agent": "agent", "坐席": "agent", "客服": "agent", "a": "agent", "staff": "agent", "system": "agent",
+    "服务员": "agent", "工作人员": "agent", "operator": "agent", "sys": "agent",
     "customer": "customer", "客户": "customer", "用户": "customer", "b": "customer", "user": "customer",
+    "顾客": "customer", "来电人": "customer", "caller": "customer", "usr": "customer",
 }
-# Points taken off a call per turn judged a violation, by the highest severity in that turn.
-# Reviews cost nothing until a person confirms them.
-DEDUCTION = {1: 2.0, 2: 5.0, 3: 10.0}
-START_SCORE = 100.0
 
 
 class Turn(BaseModel):
@@ -48,6 +46,9 @@ def parse_conversation(data: Any) -> Conversation:
         raise ConversationError(f"{loc}: {first['msg']}") from None
 
 
-def role_of(speaker: str) -> str:
+def role_of(speaker: str, agent_speakers: set[str] | frozenset = frozenset()) -> str:
+    """agent / customer for the usual names; `agent_speakers` adds a site's own agent names."""
     s = speaker.strip().casefold()
+    if s in agent_speakers:
+        return "agent"
     return ROLE_ALIASES.get(s, s)

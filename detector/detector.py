@@ -7,11 +7,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .conversation import DEDUCTION, START_SCORE, parse_conversation, role_of
+from .conversation import parse_conversation, role_of
 from .lexicon import Lexicon, LexiconError
 from .lexicon_check import compiled_problems
 from .matcher import Matcher
-from .normalise import MARKERS, Normalised, normalise
+from .normalise import MARKERS, Normalised, fold, normalise
+from .scoresheet import ScoreSheet
 from .pinyin import PinyinTable
 from .scorer import MODES, check_mode, decide, evidence_score, tone_score
 from .tone import MODEL_DIR, ToneModel
@@ -131,27 +132,65 @@ class Detector:
         return [decide(self.evidence(t, mode), mode) for t in texts]
 
     def check_conversation(
-        self, conversation: Any, roles: Iterable[str] = ("agent",), mode: str | None = None
+        self,
+        conversation: Any,
+        roles: Iterable[str] = ("agent",),
+        mode: str | None = None,
+        score_sheet: ScoreSheet | None = None,
+        agent_speakers: Iterable[str] = (),
     ) -> CallReport:
-        """Judge the turns whose speaker maps to one of `roles` (agent by default)."""
+        """Judge the turns whose speaker maps to one of `roles` (agent by default) and score the call.
+
+        A phrase the agent repeats from the customer's previous turn (您说我们是骗子？) is the
+        customer's word, not the agent's violation: that evidence is dropped.
+        """
+        mode = check_mode(mode) if mode else self.mode
+        sheet = score_sheet or _default_sheet()
         conv = parse_conversation(conversation)
+        extra_agents = {a.strip().casefold() for a in agent_speakers}
+        turn_roles = [role_of(t.speaker, extra_agents) for t in conv.turns]
         wanted = {role_of(r) for r in roles}
-        judged = [(i, t) for i, t in enumerate(conv.turns) if role_of(t.speaker) in wanted]
-        verdicts = self.check_many([t.text for _, t in judged], mode)
-        violations = tuple(
-            TurnViolation(i, t.speaker, t.start, t.end, v) for (i, t), v in zip(judged, verdicts) if v.flagged
-        )
-        deductions = sum(
-            DEDUCTION[max(e.severity for e in v.verdict.evidence)]
-            for v in violations
-            if v.verdict.decision == "violation"
-        )
-        extra = {k: v for k, v in (conv.model_extra or {}).items()}
+        violations, deductions, fatal, judged = [], 0.0, False, 0
+        last_customer = ""
+        for i, (turn, role) in enumerate(zip(conv.turns, turn_roles)):
+            if role in wanted:
+                judged += 1
+                evidence = _not_repeated(self.evidence(turn.text, mode), last_customer) if last_customer else self.evidence(turn.text, mode)
+                verdict = decide(evidence, mode)
+                if verdict.flagged:
+                    cost = sheet.turn_deduction(verdict)
+                    deductions += cost
+                    fatal = fatal or sheet.is_fatal(verdict)
+                    violations.append(TurnViolation(i, turn.speaker, turn.start, turn.end, verdict, cost))
+            if role == "customer":
+                last_customer = turn.text
+        deductions = min(deductions, sheet.cap_per_call)
+        score = max(0.0, sheet.start - deductions)
         return CallReport(
             conversation_id=str(conv.conversation_id),
-            violations=violations,
-            score=max(0.0, START_SCORE - deductions),
+            violations=tuple(violations),
+            score=score,
             deductions=deductions,
-            turns_judged=len(judged),
-            extra=extra,
+            turns_judged=judged,
+            passed=score >= sheet.pass_mark and not fatal,
+            fatal=fatal,
+            score_sheet=sheet.name,
+            extra=dict(conv.model_extra or {}),
         )
+
+
+@lru_cache(maxsize=1)
+def _default_sheet() -> ScoreSheet:
+    return ScoreSheet.load()
+
+
+def _not_repeated(evidence: list[Evidence], customer_text: str) -> list[Evidence]:
+    """Evidence minus phrases the customer said first (and classifier spans that contain them)."""
+    said = fold(customer_text)
+    repeated = [e for e in evidence if e.source != "classifier" and fold(e.text) and fold(e.text) in said]
+    if not repeated:
+        return evidence
+    return [
+        e for e in evidence
+        if e not in repeated and not (e.source == "classifier" and any(e.start <= r.start and r.end <= e.end for r in repeated))
+    ]

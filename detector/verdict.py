@@ -70,6 +70,7 @@ class TurnViolation:
     start: float | None
     end: float | None
     verdict: Verdict
+    deduction: float = 0.0  # points this turn cost under the score sheet
 
     def to_dict(self) -> dict:
         return {
@@ -81,6 +82,7 @@ class TurnViolation:
             "score": self.verdict.score,
             "labels": list(self.verdict.labels),
             "evidence": [e.to_dict() for e in self.verdict.evidence],
+            "deduction": self.deduction,
         }
 
 
@@ -88,9 +90,12 @@ class TurnViolation:
 class CallReport:
     conversation_id: str
     violations: tuple[TurnViolation, ...]
-    score: float  # 100 minus deductions, floored at 0
+    score: float  # the score sheet's start minus deductions (capped), floored at 0
     deductions: float
     turns_judged: int
+    passed: bool = True  # score at or above the pass mark and no fatal violation
+    fatal: bool = False
+    score_sheet: str = "default"
     extra: dict = field(default_factory=dict)  # input fields other than turns, copied through
 
     @property
@@ -105,5 +110,8 @@ class CallReport:
             "violations": [v.to_dict() for v in self.violations],
             "score": self.score,
             "deductions": self.deductions,
+            "passed": self.passed,
+            "fatal": self.fatal,
+            "score_sheet": self.score_sheet,
             "turns_judged": self.turns_judged,
         }

@@ -67,7 +67,9 @@ def test_when_conversation_checked_then_customer_words_never_count_against_agent
     assert [v.turn for v in report.violations] == [3]
     assert report.violations[0].speaker == "坐席" and report.violations[0].start == 4.1
     assert report.turns_judged == 2
-    assert report.deductions == 10.0 and report.score == 90.0  # one violating turn, highest severity 3
+    # default sheet: disrespectful severity 3 costs 20 and is fatal
+    assert report.deductions == 20.0 and report.score == 80.0 and report.fatal and not report.passed
+    assert report.violations[0].deduction == 20.0
     assert report.to_dict()["agent_id"] == "A1"
 
 
@@ -88,3 +90,24 @@ def test_when_roles_given_then_those_speakers_are_judged(lexicon_detector):
 def test_when_conversation_malformed_then_error_names_the_field(lexicon_detector, conv, message):
     with pytest.raises(ConversationError, match=message):
         lexicon_detector.check_conversation(conv)
+
+
+def test_when_agent_repeats_the_customers_words_then_not_the_agents_violation(lexicon_detector):
+    call = {"conversation_id": "r1", "turns": [
+        {"speaker": "customer", "text": "你们就是一帮老东西，有完没完"},
+        {"speaker": "agent", "text": "您是说有完没完是吗？我理解您着急"},
+        {"speaker": "agent", "text": "有完没完"},
+    ]}
+    report = lexicon_detector.check_conversation(call)
+    # turn 1 repeats the customer's phrase; turn 2 says it again on its own account... still right
+    # after the same customer turn, so it is dropped too: only the customer said it first
+    assert [v.turn for v in report.violations] == []
+    call["turns"].insert(2, {"speaker": "customer", "text": "那你们快点处理"})
+    report = lexicon_detector.check_conversation(call)
+    assert [v.turn for v in report.violations] == [3]
+
+
+def test_when_agent_speakers_given_then_site_names_count_as_agents(lexicon_detector):
+    call = {"conversation_id": "s1", "turns": [{"speaker": "工号1024", "text": "问别人去"}]}
+    assert not lexicon_detector.check_conversation(call).violations
+    assert lexicon_detector.check_conversation(call, agent_speakers=["工号1024"]).violations

@@ -1,0 +1,227 @@
+"""Call transcripts in the formats QA teams have, turned into conversation dicts.
+
+Every reader yields `Record` (data = a conversation: conversation_id, turns[speaker, start, end,
+text], plus any other fields) or `BadRecord` naming the file, line and problem. Supported:
+
+- `turns-csv`: CSV/TSV, one turn per row: conversation_id, order, speaker, start, end, text
+  (`columns=` maps other header names; rows of one conversation must be contiguous);
+- `srt`, `vtt`: subtitles, one file = one conversation (id = file name); the speaker comes from
+  `<v Name>` (WebVTT) or a `坐席：` / `客户:` / `Agent:` prefix;
+- `asr-json`: Whisper (`{"segments": [{start, end, text, speaker?}]}`) and FunASR / Paraformer
+  (`[{"key", "sentence_info": [{start, end (ms), text, spk}]}]`); FunASR speakers become
+  `spk0`, `spk1`, ... (tell jiyu which is the agent with `--agent-speakers spk0`);
+- `transcript`: plain text, one turn per line, `坐席：...` / `客户：...` prefixes.
+
+Text files are UTF-8 (with or without BOM) or GB18030/GBK, detected, or as `encoding=` says.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+from .inputs import BadRecord, Record
+
+TURN_COLUMNS = ("conversation_id", "order", "speaker", "start", "end", "text")
+CALL_COLUMNS = ("agent_id", "channel")
+_PREFIX = re.compile(r"^\s*(?:\[[^\]]*\]\s*)?([^\s:：]{1,16})\s*[:：]\s*(.*)$")
+_VOICE = re.compile(r"^<v(?:\.[^ >]*)?\s+([^>]+)>(.*?)(?:</v>)?$")
+_TIME = re.compile(r"(?:(\d+):)?(\d{1,2}):(\d{2})[.,](\d{1,3})")
+_ARROW = re.compile(r"^\s*(\S+)\s+-->\s+(\S+)")
+_TAG = re.compile(r"<[^>]+>")
+
+
+def detect_encoding(path: Path, encoding: str = "auto") -> str:
+    if encoding != "auto":
+        return encoding
+    head = Path(path).read_bytes()[: 1 << 16]
+    if head.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as e:
+        if e.start >= len(head) - 3:  # a character cut by the 64 KiB window
+            return "utf-8"
+        return "gb18030"  # a superset of GBK and GB2312
+
+
+def read_text(path: Path, encoding: str = "auto") -> str:
+    enc = detect_encoding(path, encoding)
+    return Path(path).read_bytes().decode(enc, errors="strict").lstrip("\ufeff")
+
+
+def _seconds(stamp: str) -> float | None:
+    m = _TIME.fullmatch(stamp.strip())
+    if not m:
+        return None
+    h, mi, s, frac = m.groups()
+    return int(h or 0) * 3600 + int(mi) * 60 + int(s) + int(frac.ljust(3, "0")) / 1000
+
+
+def _speaker_from_prefix(text: str) -> tuple[str, str]:
+    m = _PREFIX.match(text)
+    return (m.group(1), m.group(2)) if m else ("unknown", text)
+
+
+def _check_order(conv: dict, path: Path, line: int) -> BadRecord | None:
+    last = None
+    for k, t in enumerate(conv["turns"]):
+        if t.get("start") is not None and t.get("end") is not None and t["end"] < t["start"]:
+            return BadRecord(str(path), line, f"turn {k}: end {t['end']} before start {t['start']}")
+        if t.get("start") is not None:
+            if last is not None and t["start"] < last:
+                return BadRecord(str(path), line, f"turn {k}: starts at {t['start']}, before the previous turn ({last})")
+            last = t["start"]
+    return None
+
+
+def _one(path: Path, conv: dict, line: int = 1) -> Iterator[Record | BadRecord]:
+    if not conv["turns"]:
+        yield BadRecord(str(path), line, "no turns found")
+        return
+    bad = _check_order(conv, path, line)
+    yield bad if bad else Record(str(path), line, conv["conversation_id"], None, conv)
+
+
+def read_subtitles(path: Path, encoding: str = "auto") -> Iterator[Record | BadRecord]:
+    """SRT or WebVTT: cues separated by blank lines; a time line `a --> b`, then text lines."""
+    try:
+        text = read_text(path, encoding)
+    except UnicodeDecodeError as e:
+        yield BadRecord(str(path), 1, f"cannot decode as {detect_encoding(path, encoding)}: {e.reason}")
+        return
+    turns = []
+    lines = text.splitlines()
+    i = 0
+    while i < len(lines):
+        m = _ARROW.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        start, end = _seconds(m.group(1)), _seconds(m.group(2))
+        if start is None or end is None:
+            yield BadRecord(str(path), i + 1, f"bad cue timing {lines[i].strip()!r}")
+            return
+        body = []
+        i += 1
+        while i < len(lines) and lines[i].strip():
+            body.append(lines[i].strip())
+            i += 1
+        raw = " ".join(body)
+        voice = _VOICE.match(raw)
+        if voice:
+            speaker, said = voice.group(1).strip(), voice.group(2)
+        else:
+            speaker, said = _speaker_from_prefix(raw)
+        said = _TAG.sub("", said).strip()
+        if said:
+            turns.append({"speaker": speaker, "start": start, "end": end, "text": said})
+    yield from _one(path, {"conversation_id": path.stem, "channel": "call", "turns": turns})
+
+
+def read_transcript(path: Path, encoding: str = "auto") -> Iterator[Record | BadRecord]:
+    """Plain text, one turn per line, with a speaker prefix (坐席：/ 客户： / Agent: ...)."""
+    try:
+        text = read_text(path, encoding)
+    except UnicodeDecodeError as e:
+        yield BadRecord(str(path), 1, f"cannot decode as {detect_encoding(path, encoding)}: {e.reason}")
+        return
+    turns = []
+    for line in text.splitlines():
+        if line.strip():
+            speaker, said = _speaker_from_prefix(line)
+            turns.append({"speaker": speaker, "text": said.strip()})
+    yield from _one(path, {"conversation_id": path.stem, "turns": turns})
+
+
+def read_asr_json(path: Path, encoding: str = "auto") -> Iterator[Record | BadRecord]:
+    """Whisper `segments` or FunASR/Paraformer `sentence_info` output."""
+    try:
+        data = json.loads(read_text(path, encoding))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        yield BadRecord(str(path), getattr(e, "lineno", 1), f"not an ASR JSON file: {e}")
+        return
+    items = data if isinstance(data, list) else [data]
+    for n, item in enumerate(items):
+        if not isinstance(item, dict):
+            yield BadRecord(str(path), 1, f"item {n}: expected an object")
+            continue
+        cid = str(item.get("key") or item.get("conversation_id") or (path.stem if len(items) == 1 else f"{path.stem}-{n}"))
+        if "segments" in item:  # Whisper: seconds; speaker only if diarised
+            turns = [{"speaker": str(s.get("speaker", "unknown")), "start": s.get("start"), "end": s.get("end"),
+                      "text": str(s.get("text", "")).strip()} for s in item["segments"]]
+        elif "sentence_info" in item:  # FunASR: milliseconds, spk as an integer
+            turns = [{"speaker": f"spk{s.get('spk', 0)}", "start": s["start"] / 1000 if s.get("start") is not None else None,
+                      "end": s["end"] / 1000 if s.get("end") is not None else None, "text": str(s.get("text", "")).strip()}
+                     for s in item["sentence_info"]]
+        else:
+            yield BadRecord(str(path), 1, f"item {n}: neither Whisper 'segments' nor FunASR 'sentence_info'")
+            continue
+        yield from _one(path, {"conversation_id": cid, "turns": [t for t in turns if t["text"]]})
+
+
+def read_turns_csv(path: Path, columns: dict[str, str] | None = None, encoding: str = "auto") -> Iterator[Record | BadRecord]:
+    """One turn per row; consecutive rows with the same conversation id form one conversation."""
+    names = {c: (columns or {}).get(c, c) for c in TURN_COLUMNS}
+    try:
+        text = read_text(path, encoding)
+    except UnicodeDecodeError as e:
+        yield BadRecord(str(path), 1, f"cannot decode as {detect_encoding(path, encoding)}: {e.reason}")
+        return
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+    missing = [names[c] for c in ("conversation_id", "speaker", "text") if names[c] not in (reader.fieldnames or [])]
+    if missing:
+        yield BadRecord(str(path), 1, f"missing column(s) {missing} in header {reader.fieldnames}")
+        return
+    seen: set[str] = set()
+    conv: dict | None = None
+    first_line = 0
+
+    def finish() -> Iterator[Record | BadRecord]:
+        if conv is not None:
+            if names["order"] in (reader.fieldnames or []):
+                conv["turns"].sort(key=lambda t: t.pop("_order"))
+            else:
+                for t in conv["turns"]:
+                    t.pop("_order")
+            yield from _one(path, conv, first_line)
+
+    while True:
+        line = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        cid = (row.get(names["conversation_id"]) or "").strip()
+        if not cid:
+            yield BadRecord(str(path), line, f"empty {names['conversation_id']!r}")
+            continue
+        if conv is None or cid != conv["conversation_id"]:
+            yield from finish()
+            if cid in seen:
+                yield BadRecord(str(path), line, f"conversation {cid!r} continues after other conversations: its rows must be contiguous")
+                conv = None
+                continue
+            seen.add(cid)
+            conv, first_line = {"conversation_id": cid, "turns": []}, line
+            for extra in CALL_COLUMNS:  # call-level columns repeated on every row: taken from the first
+                if row.get(extra):
+                    conv[extra] = row[extra]
+        try:
+            order = float(row[names["order"]]) if row.get(names["order"]) not in (None, "") else len(conv["turns"])
+            start = float(row[names["start"]]) if row.get(names["start"]) not in (None, "") else None
+            end = float(row[names["end"]]) if row.get(names["end"]) not in (None, "") else None
+        except ValueError as e:
+            yield BadRecord(str(path), line, f"not a number: {e}")
+            continue
+        if row.get(names["text"]) is None:
+            yield BadRecord(str(path), line, f"no {names['text']!r} value")
+            continue
+        conv["turns"].append({"speaker": row[names["speaker"]], "start": start, "end": end,
+                              "text": row[names["text"]], "_order": order})
+    yield from finish()
