@@ -79,8 +79,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
             self.bar = tqdm(total=inputs.count_lines(path), unit="line", desc=path.name, file=sys.stderr,
                             disable=not args.progress, dynamic_ncols=True)
 
-        def update(self, chunk: list) -> None:
-            self.bar.update(max(self.bar.n, max(r.line for r in chunk)) - self.bar.n)
+        def update(self, last_line: int) -> None:
+            self.bar.update(max(self.bar.n, last_line) - self.bar.n)
 
         def close(self) -> None:
             self.bar.update(self.bar.total - self.bar.n)
@@ -225,8 +225,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--score-sheet", metavar="YAML", help="QA score sheet (default: detector/scoresheets/default.yaml)")
     p.add_argument("--violations-csv", metavar="FILE", help="one row per violation (UTF-8 with BOM, opens in Excel)")
     p.add_argument("--summary", metavar="FILE", help="write the per-agent and per-category summary as JSON")
+    p.add_argument("--html", metavar="FILE", help="self-contained HTML report of flagged calls for trainers")
     p.add_argument("--resume", action="store_true", help="skip records already in -o (after a crash or Ctrl-C)")
     p.add_argument("--strict", action="store_true", help="exit 1 if any record was skipped")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (each judges whole chunks; output stays in input order)")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=sys.stderr.isatty(), help="progress bar on stderr (default: when stderr is a terminal)")
     _add_common(p, "qa")
     p.set_defaults(func=cmd_scan)

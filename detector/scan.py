@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 import os
 import sys
 from collections import Counter, defaultdict
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-from . import inputs, transcripts
+from . import inputs, report_html, transcripts
 from .conversation import ConversationError
 from .scoresheet import ScoreSheet
 
@@ -119,15 +120,19 @@ class Summary:
                                                                           "reviews": 0, "score_sum": 0.0, "passed": 0,
                                                                           "categories": Counter()}))
 
-    def add_call(self, agent: str, report) -> None:  # noqa: ANN001
-        a = self.agents[agent]
-        a["calls"] += 1
-        a["flagged_calls"] += report.flagged
-        a["score_sum"] += report.score
-        a["passed"] += report.passed
-        for v in report.violations:
-            a["violations" if v.verdict.decision == "violation" else "reviews"] += 1
-            a["categories"].update(v.verdict.labels[:1])
+    def add(self, o: Outcome) -> None:
+        self.scored += 1
+        self.flagged += o.flagged
+        self.per_category.update(o.first_labels)
+        if o.call is not None:
+            a = self.agents[o.call["agent"] or "(no agent id)"]
+            a["calls"] += 1
+            a["flagged_calls"] += o.flagged
+            a["score_sum"] += o.call["score"]
+            a["passed"] += o.call["passed"]
+            a["violations"] += o.call["violations"]
+            a["reviews"] += o.call["reviews"]
+            a["categories"].update(o.first_labels)
 
     def to_dict(self) -> dict:
         agents = {
@@ -138,6 +143,19 @@ class Summary:
         }
         return {"scored": self.scored, "flagged": self.flagged, "skipped": self.skipped, "resumed": self.resumed,
                 "categories": dict(self.per_category), "agents": agents}
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What one record produced: output line(s) or the reason it was skipped."""
+
+    line: str | None = None
+    csv_lines: list[str] = field(default_factory=list)
+    error: inputs.BadRecord | None = None
+    flagged: bool = False
+    first_labels: list[str] = field(default_factory=list)
+    call: dict | None = None  # agent, score, passed, violations, reviews (conversations only)
+    html: dict | None = None  # a flagged call's entry in the HTML report, when one is asked for
 
 
 def violation_rows(report, agent: str) -> Iterator[list]:  # noqa: ANN001
@@ -153,79 +171,112 @@ def csv_line(row: list) -> str:
     return buf.getvalue()
 
 
-def run(detector, opts, progress) -> Summary:  # noqa: ANN001, C901
+# The detector a worker process judges with: set in the parent before the pool forks, so each
+# worker starts with it built (copy-on-write) instead of loading lexicon and model again.
+_DETECTOR = None
+
+
+def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
+    """Judge one chunk of records (in this process or a worker); returns (last line, outcomes)."""
+    chunk, fmt, conf, sheet = job
+    d = _DETECTOR
+    out: list[Outcome] = []
+    if fmt not in CONVERSATION_FORMATS:
+        good = [r for r in chunk if isinstance(r, inputs.Record)]
+        verdicts = iter(d.check_many([r.text for r in good]))
+        for r in chunk:
+            if isinstance(r, inputs.BadRecord):
+                out.append(Outcome(error=r))
+                continue
+            v = next(verdicts)
+            extra = {k: val for k, val in r.data.items() if k not in conf["text_fields"]}
+            line = json.dumps({**extra, "id": r.id, **v.to_dict(), **conf["versions"]}, ensure_ascii=False)
+            out.append(Outcome(line=line, flagged=v.flagged, first_labels=list(v.labels[:1])))
+        return chunk[-1].line, out
+    for r in chunk:
+        if isinstance(r, inputs.BadRecord):
+            out.append(Outcome(error=r))
+            continue
+        problem = transcripts._check_order(r.data, Path(r.file), r.line) if isinstance(r.data.get("turns"), list) else None
+        if problem:
+            out.append(Outcome(error=problem))
+            continue
+        try:
+            report = d.check_conversation(r.data, roles=conf["roles"], score_sheet=sheet, agent_speakers=conf["agent_speakers"])
+        except ConversationError as e:
+            out.append(Outcome(error=inputs.BadRecord(r.file, r.line, str(e))))
+            continue
+        agent = str(r.data.get(conf["agent_field"], "") or "")
+        as_dict = report.to_dict()
+        out.append(Outcome(
+            line=json.dumps({**as_dict, **conf["versions"]}, ensure_ascii=False),
+            csv_lines=[csv_line(row) for row in violation_rows(report, agent)],
+            flagged=report.flagged,
+            first_labels=[v.verdict.labels[0] for v in report.violations],
+            call={"agent": agent, "score": report.score, "passed": report.passed,
+                  "violations": sum(v.verdict.decision == "violation" for v in report.violations),
+                  "reviews": sum(v.verdict.decision == "review" for v in report.violations)},
+            html=report_html.call_entry(as_dict, r.data["turns"], agent) if conf["html"] and report.flagged else None,
+        ))
+    return chunk[-1].line, out
+
+
+def run(detector, opts, progress) -> Summary:  # noqa: ANN001
     """Scan every input of `opts` (see cli.py) and write the outputs; returns the summary."""
+    global _DETECTOR
     sheet = ScoreSheet.load(opts.score_sheet) if opts.score_sheet else None
     fmts = [(Path(p), detect(Path(p), opts.columns) if opts.format == "auto" else opts.format) for p in opts.input]
-    conversational = any(f in CONVERSATION_FORMATS for _, f in fmts)
-    key = "conversation_id" if conversational else "id"
+    key = "conversation_id" if any(f in CONVERSATION_FORMATS for _, f in fmts) else "id"
     done = resume_state(opts.output, key, opts.violations_csv) if opts.resume else set()
-    versions = {"lexicon_version": detector.lexicon_version, "model_version": detector.model_version}
+    conf = {"versions": {"lexicon_version": detector.lexicon_version, "model_version": detector.model_version},
+            "roles": list(opts.roles), "agent_speakers": list(opts.agent_speakers), "agent_field": opts.agent_field,
+            "text_fields": (opts.text_field, opts.text_column), "html": bool(opts.html)}
     out = LineWriter(opts.output, resume=opts.resume)
     errors = LineWriter(opts.errors, resume=opts.resume) if opts.errors else None
     vcsv = LineWriter(opts.violations_csv, resume=opts.resume, header=csv_line(list(VIOLATION_COLUMNS)), bom=True) if opts.violations_csv else None
     summary = Summary()
+    flagged_calls: list[dict] = []  # kept for the HTML report only: flagged calls, their context turns
+    _DETECTOR = detector
+    pool = multiprocessing.get_context("fork").Pool(opts.workers) if opts.workers > 1 else None
 
-    def bad(rec: inputs.BadRecord) -> None:
-        summary.skipped += 1
-        print(f"jiyu scan: skipped {rec}", file=sys.stderr)
-        if errors:
-            errors.write(json.dumps(rec.to_dict(), ensure_ascii=False))
+    def jobs(stream: Iterator, fmt: str) -> Iterator[tuple]:
+        while chunk := list(islice(stream, BATCH)):
+            todo = [r for r in chunk if isinstance(r, inputs.BadRecord) or str(r.id) not in done]
+            summary.resumed += len(chunk) - len(todo)
+            if todo:
+                yield todo, fmt, conf, sheet
 
     try:
         for path, fmt in fmts:
             bar = progress(path, fmt)
-            stream = records(path, fmt, opts)
-            while chunk := list(islice(stream, BATCH)):
-                bar.update(chunk)
-                if fmt in CONVERSATION_FORMATS:
-                    for r in chunk:  # in input order, so bad records are reported in line order too
-                        if isinstance(r, inputs.BadRecord):
-                            bad(r)
-                            continue
-                        if str(r.id) in done:
-                            summary.resumed += 1
-                            continue
-                        problem = transcripts._check_order(r.data, path, r.line) if isinstance(r.data.get("turns"), list) else None
-                        if problem:
-                            bad(problem)
-                            continue
-                        try:
-                            report = detector.check_conversation(r.data, roles=opts.roles, score_sheet=sheet,
-                                                                 agent_speakers=opts.agent_speakers)
-                        except ConversationError as e:
-                            bad(inputs.BadRecord(r.file, r.line, str(e)))
-                            continue
-                        agent = str(r.data.get(opts.agent_field, "") or "")
-                        if vcsv:
-                            for row in violation_rows(report, agent):
-                                vcsv.write(csv_line(row))
-                        out.write(json.dumps({**report.to_dict(), **versions}, ensure_ascii=False))
-                        summary.scored += 1
-                        summary.flagged += report.flagged
-                        summary.per_category.update(lab for v in report.violations for lab in v.verdict.labels[:1])
-                        summary.add_call(agent or "(no agent id)", report)
-                else:
-                    todo = []
-                    for r in chunk:
-                        if isinstance(r, inputs.BadRecord):
-                            bad(r)
-                        elif str(r.id) in done:
-                            summary.resumed += 1
-                        else:
-                            todo.append(r)
-                    verdicts = detector.check_many([r.text for r in todo])
-                    for r, v in zip(todo, verdicts):
-                        extra = {k: val for k, val in r.data.items() if k not in (opts.text_field, opts.text_column)}
-                        out.write(json.dumps({**extra, "id": r.id, **v.to_dict(), **versions}, ensure_ascii=False))
-                        summary.scored += 1
-                        summary.flagged += v.flagged
-                        summary.per_category.update(v.labels[:1])
+            work = jobs(records(path, fmt, opts), fmt)
+            # imap keeps input order; a few chunks in flight per worker keep both cores busy
+            results = pool.imap(judge_chunk, work, chunksize=1) if pool else map(judge_chunk, work)
+            for last_line, outcomes in results:
+                for o in outcomes:
+                    if o.error is not None:
+                        summary.skipped += 1
+                        print(f"jiyu scan: skipped {o.error}", file=sys.stderr)
+                        if errors:
+                            errors.write(json.dumps(o.error.to_dict(), ensure_ascii=False))
+                        continue
+                    if vcsv:
+                        for row in o.csv_lines:
+                            vcsv.write(row)
+                    out.write(o.line)
+                    summary.add(o)
+                    if o.html is not None:
+                        flagged_calls.append(o.html)
+                bar.update(last_line)
             bar.close()
     finally:
+        if pool:
+            pool.terminate()
         for w in (out, errors, vcsv):
             if w:
                 w.close()
     if opts.summary:
         Path(opts.summary).write_text(json.dumps(summary.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+    if opts.html:
+        Path(opts.html).write_text(report_html.render(flagged_calls, summary.to_dict(), conf["versions"]), encoding="utf-8")
     return summary

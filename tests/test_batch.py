@@ -133,3 +133,16 @@ def test_when_run_is_killed_and_resumed_then_every_conversation_is_written_exact
     rows = list(csv.DictReader(vcsv.read_text(encoding="utf-8-sig").splitlines()))
     assert len(rows) == 3000 and len({r["conversation_id"] for r in rows}) == 3000
     assert f"{partial} already done" in r.stderr or "already done" in r.stderr
+
+
+def test_when_two_workers_scan_then_output_is_identical_and_in_input_order(tmp_path):
+    src = tmp_path / "calls.jsonl"
+    lines = ["您好，请问有什么可以帮您", "问别任去", "好的，马上为您处理", "你自己不会看公告吗"]
+    with open(src, "w", encoding="utf-8") as f:
+        for i in range(1500):
+            turns = [{"speaker": "agent", "start": k, "end": k + 1, "text": lines[(i + k) % 4]} for k in range(3)]
+            f.write(json.dumps({"conversation_id": f"w{i}", "agent_id": f"A{i % 3}", "turns": turns}, ensure_ascii=False) + "\n")
+    one = jiyu("scan", str(src), "--workers", "1")
+    two = jiyu("scan", str(src), "--workers", "2")
+    assert one.returncode == two.returncode == 0
+    assert two.stdout == one.stdout and len(one.stdout.splitlines()) == 1500

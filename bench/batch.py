@@ -1,0 +1,82 @@
+"""Batch scorer throughput: `jiyu scan` over generated calls, 1 and 2 workers, against the floor.
+
+    .venv/bin/python bench/batch.py [--calls 10000] [--turns 20]
+
+Calls are generated from real polite agent turns (CrossWOZ, if present; else the bundled
+examples) with one agent turn in ten made rude by an inserted lexicon phrase, alternating
+customer and agent turns. The floor is the same agent turns through `Detector.check_many` in
+one process (no reading, scoring, writing). All runs use the fused detector (lexicon + tone
+classifier); each `jiyu scan` is a separate process, timed from start to exit, and its peak
+memory is read from the OS.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from matcher import utterances
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--calls", type=int, default=10_000)
+    ap.add_argument("--turns", type=int, default=20)
+    args = ap.parse_args()
+
+    from detector import Detector
+
+    d = Detector()
+    phrases = sorted({f for r, _ in d.lexicon.rules.values() for f in r.forms})
+    agent_texts = utterances(args.calls * args.turns // 2, phrases)
+    rng = random.Random(11)
+    customer = ["我想问一下我的订单", "怎么还没到", "好的谢谢", "能便宜点吗", "你们这什么服务", "嗯", "那我再等等"]
+    tmp = Path(tempfile.mkdtemp(prefix="jiyu-bench-"))
+    src = tmp / "calls.jsonl"
+    with open(src, "w", encoding="utf-8") as f:
+        k = 0
+        for c in range(args.calls):
+            turns = []
+            for t in range(args.turns):
+                if t % 2 == 0:
+                    turns.append({"speaker": "customer", "start": t * 3.0, "end": t * 3.0 + 2.5, "text": rng.choice(customer)})
+                else:
+                    turns.append({"speaker": "agent", "start": t * 3.0, "end": t * 3.0 + 2.5, "text": agent_texts[k]})
+                    k += 1
+            f.write(json.dumps({"conversation_id": f"b{c}", "agent_id": f"A{c % 40}", "turns": turns}, ensure_ascii=False) + "\n")
+
+    start = time.perf_counter()
+    d.check_many(agent_texts)
+    floor = time.perf_counter() - start
+
+    runs = {}
+    for workers in (1, 2):
+        out = tmp / f"out{workers}.jsonl"
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "detector.cli", "scan", str(src), "-o", str(out), "--workers", str(workers),
+                        "--no-progress"], cwd=ROOT, check=True, stderr=subprocess.DEVNULL)
+        runs[workers] = (time.perf_counter() - start, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024)
+    same = (tmp / "out1.jsonl").read_bytes() == (tmp / "out2.jsonl").read_bytes()
+
+    n_agent = len(agent_texts)
+    print(f"{args.calls:,} calls x {args.turns} turns ({n_agent:,} agent turns judged); model {d.model_version}")
+    print(f"{'floor: check_many, one process':34s} {n_agent / floor:9,.0f} agent turns/s")
+    for w, (secs, rss) in runs.items():
+        print(f"{'jiyu scan --workers ' + str(w):34s} {n_agent / secs:9,.0f} agent turns/s  {args.calls / secs:7,.0f} calls/s"
+              f"  peak RSS {rss:.0f} MiB (largest process)")
+    print(f"2 workers / 1 worker: {runs[1][0] / runs[2][0]:.2f}x;  1-worker scan time / floor time: {runs[1][0] / floor:.2f}x"
+          f" (includes start-up); outputs identical: {same}")
+
+
+if __name__ == "__main__":
+    main()

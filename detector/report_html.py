@@ -1,0 +1,115 @@
+"""`jiyu scan --html REPORT.html`: one self-contained page for trainers.
+
+Each flagged call with the turns around every violation, evidence highlighted (hover for rule,
+severity and the polite alternative), timestamps, the call's score; filters by category and
+agent run in inline JavaScript. No external assets: the file can be mailed or archived.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+
+from .lexicon import CATEGORY_NAMES_ZH
+
+CONTEXT = 2  # turns shown before and after each violating turn
+
+STYLE = """
+body{font-family:system-ui,"PingFang SC","Noto Sans CJK SC",sans-serif;margin:2em;color:#222}
+h1{font-size:1.4em} .meta{color:#666;font-size:.9em}
+.filters{margin:1em 0;padding:.6em;background:#f4f4f4;border-radius:6px}
+.call{border:1px solid #ddd;border-radius:6px;margin:1em 0;padding:.6em 1em}
+.call h2{font-size:1.05em;margin:.2em 0} .fail{color:#b00020} .pass{color:#2e7d32}
+.turn{margin:.25em 0;padding:.2em .4em;border-left:3px solid transparent}
+.turn.flag{border-left-color:#e53935;background:#fff6f6}
+.who{display:inline-block;min-width:5em;color:#555} .t{color:#999;font-size:.85em;margin-right:.5em}
+mark{padding:0 .15em;border-radius:3px} mark.disrespectful{background:#ffcdd2} mark.unfriendly{background:#ffe0b2}
+mark.impatient{background:#fff59d} mark.impolite{background:#d1c4e9}
+.tag{font-size:.8em;border-radius:3px;padding:0 .3em;margin-left:.4em;background:#eee}
+"""
+
+SCRIPT = """
+function applyFilters(){
+  var c=document.getElementById('cat').value, a=document.getElementById('agent').value, n=0;
+  document.querySelectorAll('.call').forEach(function(el){
+    var ok=(!c||el.dataset.cats.split(' ').indexOf(c)>=0)&&(!a||el.dataset.agent===a);
+    el.style.display=ok?'':'none'; if(ok)n++;});
+  document.getElementById('shown').textContent=n;
+}
+document.getElementById('cat').addEventListener('change',applyFilters);
+document.getElementById('agent').addEventListener('change',applyFilters);
+"""
+
+
+def _fmt_time(t: float | None) -> str:
+    return "" if t is None else f"{int(t // 60):02d}:{t % 60:05.2f}"
+
+
+def _highlight(text: str, evidence: list[dict]) -> str:
+    """The turn's text with evidence spans wrapped in <mark>; overlapping spans keep the first."""
+    out, pos = [], 0
+    for e in sorted(evidence, key=lambda e: (e["start"], -e["end"])):
+        if e["start"] < pos:
+            continue
+        tip = f"{e['category']} · {e['rule_id']} · severity {e['severity']}" + (f" · 建议：{e['suggestion']}" if e.get("suggestion") else "")
+        out.append(html.escape(text[pos : e["start"]]))
+        out.append(f'<mark class="{e["category"]}" title="{html.escape(tip)}">{html.escape(text[e["start"]:e["end"]])}</mark>')
+        pos = e["end"]
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
+
+
+def call_entry(report: dict, turns: list[dict], agent: str) -> dict:
+    """What the page needs of one flagged call: its violations and the turns around them."""
+    show: set[int] = set()
+    for v in report["violations"]:
+        show.update(range(max(0, v["turn"] - CONTEXT), min(len(turns), v["turn"] + CONTEXT + 1)))
+    return {
+        "conversation_id": report["conversation_id"], "agent": agent, "score": report["score"], "passed": report["passed"],
+        "violations": report["violations"],
+        "turns": [{"i": i, "speaker": turns[i].get("speaker", ""), "start": turns[i].get("start"), "text": turns[i].get("text", "")}
+                  for i in sorted(show)],
+    }
+
+
+def render(calls: list[dict], summary: dict, versions: dict) -> str:
+    cats = sorted({lab for c in calls for v in c["violations"] for lab in v["labels"]})
+    agents = sorted({c["agent"] for c in calls if c["agent"]})
+    parts = [
+        "<!DOCTYPE html><html lang='zh'><head><meta charset='utf-8'>",
+        "<title>jiyu 忌语 QA report</title>",
+        f"<style>{STYLE}</style></head><body>",
+        "<h1>jiyu 忌语 QA report</h1>",
+        f"<p class='meta'>{summary['scored']} records scored, {summary['flagged']} flagged, {summary['skipped']} skipped · "
+        f"lexicon {html.escape(str(versions.get('lexicon_version')))} · model {html.escape(str(versions.get('model_version')))}</p>",
+        "<div class='filters'>Category <select id='cat'><option value=''>all</option>",
+        *[f"<option value='{c}'>{c} {CATEGORY_NAMES_ZH.get(c, '')}</option>" for c in cats],
+        "</select> Agent <select id='agent'><option value=''>all</option>",
+        *[f"<option value='{html.escape(a)}'>{html.escape(a)}</option>" for a in agents],
+        f"</select> · showing <span id='shown'>{len(calls)}</span> of {len(calls)} flagged calls</div>",
+    ]
+    for c in calls:
+        by_turn = {v["turn"]: v for v in c["violations"]}
+        call_cats = " ".join(sorted({lab for v in c["violations"] for lab in v["labels"]}))
+        verdict = "<span class='pass'>pass</span>" if c["passed"] else "<span class='fail'>fail</span>"
+        parts.append(
+            f"<section class='call' data-cats='{call_cats}' data-agent='{html.escape(c['agent'])}'>"
+            f"<h2>{html.escape(str(c['conversation_id']))} · agent {html.escape(c['agent'] or '—')} · score {c['score']:g} {verdict}</h2>"
+        )
+        last = None
+        for t in c["turns"]:
+            if last is not None and t["i"] != last + 1:
+                parts.append("<div class='turn'>…</div>")
+            last = t["i"]
+            v = by_turn.get(t["i"])
+            text = _highlight(t["text"], v["evidence"]) if v else html.escape(t["text"])
+            tags = "".join(f"<span class='tag'>{lab}</span>" for lab in v["labels"]) + f"<span class='tag'>{v['decision']}</span>" if v else ""
+            parts.append(
+                f"<div class='turn{' flag' if v else ''}' data-turn='{t['i']}'><span class='t'>{_fmt_time(t['start'])}</span>"
+                f"<span class='who'>{html.escape(str(t['speaker']))}</span> {text}{tags}</div>"
+            )
+        parts.append("</section>")
+    parts.append(f"<script>{SCRIPT}</script>")
+    parts.append(f"<script type='application/json' id='jiyu-summary'>{html.escape(json.dumps(summary, ensure_ascii=False))}</script>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
