@@ -186,6 +186,8 @@ def _default_sheet() -> ScoreSheet:
 
 def _not_repeated(evidence: list[Evidence], customer_text: str) -> list[Evidence]:
     """Evidence minus phrases the customer said first (and classifier spans that contain them)."""
+    if not any(e.source != "classifier" for e in evidence):
+        return evidence
     said = fold(customer_text)
     repeated = [e for e in evidence if e.source != "classifier" and fold(e.text) and fold(e.text) in said]
     if not repeated:

@@ -76,42 +76,58 @@ def read_text(path: Path) -> Iterator[Record | BadRecord]:
             yield Record(str(path), n, n, line, {})
 
 
-def _json_objects(path: Path) -> Iterator[tuple[int, dict | None, str]]:
+@dataclass(frozen=True, slots=True)
+class RawLine:
+    """A line not parsed yet: `jiyu scan --workers` parses JSON lines in the workers."""
+
+    file: str
+    line: int
+    text: str | None  # None: the bytes did not decode
+    error: str
+
+
+def raw_lines(path: Path) -> Iterator[RawLine]:
     for n, line, err in _lines(path):
-        if line is None:
-            yield n, None, err
-            continue
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            yield n, None, f"invalid JSON: {e.msg} (column {e.colno})"
-            continue
-        if not isinstance(obj, dict):
-            yield n, None, f"expected a JSON object, got {type(obj).__name__}"
-            continue
-        yield n, obj, ""
+        if line is None or line.strip():
+            yield RawLine(str(path), n, line, err)
+
+
+def _json_object(raw: RawLine) -> dict | BadRecord:
+    if raw.text is None:
+        return BadRecord(raw.file, raw.line, raw.error)
+    try:
+        obj = json.loads(raw.text)
+    except json.JSONDecodeError as e:
+        return BadRecord(raw.file, raw.line, f"invalid JSON: {e.msg} (column {e.colno})")
+    if not isinstance(obj, dict):
+        return BadRecord(raw.file, raw.line, f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def jsonl_record(raw: RawLine, text_field: str = "text", id_field: str = "id") -> Record | BadRecord:
+    obj = _json_object(raw)
+    if isinstance(obj, BadRecord):
+        return obj
+    if text_field not in obj:
+        return BadRecord(raw.file, raw.line, f"missing field {text_field!r}")
+    if not isinstance(obj[text_field], str):
+        return BadRecord(raw.file, raw.line, f"field {text_field!r} must be a string, got {type(obj[text_field]).__name__}")
+    return Record(raw.file, raw.line, obj.get(id_field, raw.line), obj[text_field], obj)
+
+
+def conversation_record(raw: RawLine) -> Record | BadRecord:
+    obj = _json_object(raw)
+    if isinstance(obj, BadRecord):
+        return obj
+    return Record(raw.file, raw.line, obj.get("conversation_id", raw.line), None, obj)
 
 
 def read_jsonl(path: Path, text_field: str = "text", id_field: str = "id") -> Iterator[Record | BadRecord]:
-    for n, obj, err in _json_objects(path):
-        if obj is None:
-            yield BadRecord(str(path), n, err)
-        elif text_field not in obj:
-            yield BadRecord(str(path), n, f"missing field {text_field!r}")
-        elif not isinstance(obj[text_field], str):
-            yield BadRecord(str(path), n, f"field {text_field!r} must be a string, got {type(obj[text_field]).__name__}")
-        else:
-            yield Record(str(path), n, obj.get(id_field, n), obj[text_field], obj)
+    return (jsonl_record(raw, text_field, id_field) for raw in raw_lines(path))
 
 
 def read_conversations(path: Path) -> Iterator[Record | BadRecord]:
-    for n, obj, err in _json_objects(path):
-        if obj is None:
-            yield BadRecord(str(path), n, err)
-        else:
-            yield Record(str(path), n, obj.get("conversation_id", n), None, obj)
+    return (conversation_record(raw) for raw in raw_lines(path))
 
 
 def read_csv(path: Path, text_column: str = "text", id_column: str = "id") -> Iterator[Record | BadRecord]:

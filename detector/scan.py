@@ -47,10 +47,8 @@ def detect(path: Path, columns: dict | None = None) -> str:
 
 
 def records(path: Path, fmt: str, opts) -> Iterator:  # noqa: ANN001
-    if fmt == "conversations":
-        return inputs.read_conversations(path)
-    if fmt == "jsonl":
-        return inputs.read_jsonl(path, opts.text_field, opts.id_field)
+    if fmt in ("conversations", "jsonl"):
+        return inputs.raw_lines(path)  # parsed by judge_chunk, in the workers when there are some
     if fmt == "csv":
         return inputs.read_csv(path, opts.text_column, opts.id_field)
     if fmt == "turns-csv":
@@ -156,6 +154,7 @@ class Outcome:
     first_labels: list[str] = field(default_factory=list)
     call: dict | None = None  # agent, score, passed, violations, reviews (conversations only)
     html: dict | None = None  # a flagged call's entry in the HTML report, when one is asked for
+    resumed: bool = False  # already in the output of an earlier run (--resume)
 
 
 def violation_rows(report, agent: str) -> Iterator[list]:  # noqa: ANN001
@@ -174,13 +173,31 @@ def csv_line(row: list) -> str:
 # The detector a worker process judges with: set in the parent before the pool forks, so each
 # worker starts with it built (copy-on-write) instead of loading lexicon and model again.
 _DETECTOR = None
+_DONE: set[str] = set()  # ids already written, with --resume; set before the fork like _DETECTOR
+
+
+def _parse(item, fmt: str, conf: dict):  # noqa: ANN001, ANN202
+    if not isinstance(item, inputs.RawLine):
+        return item
+    if fmt == "jsonl":
+        return inputs.jsonl_record(item, conf["text_fields"][0], conf["id_field"])
+    return inputs.conversation_record(item)
 
 
 def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
     """Judge one chunk of records (in this process or a worker); returns (last line, outcomes)."""
-    chunk, fmt, conf, sheet = job
+    items, fmt, conf, sheet = job
     d = _DETECTOR
+    chunk = []
     out: list[Outcome] = []
+    for item in items:
+        r = _parse(item, fmt, conf)
+        if isinstance(r, inputs.Record) and str(r.id) in _DONE:
+            out.append(Outcome(resumed=True))
+        else:
+            chunk.append(r)
+    if not chunk:
+        return items[-1].line, out
     if fmt not in CONVERSATION_FORMATS:
         good = [r for r in chunk if isinstance(r, inputs.Record)]
         verdicts = iter(d.check_many([r.text for r in good]))
@@ -192,7 +209,7 @@ def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
             extra = {k: val for k, val in r.data.items() if k not in conf["text_fields"]}
             line = json.dumps({**extra, "id": r.id, **v.to_dict(), **conf["versions"]}, ensure_ascii=False)
             out.append(Outcome(line=line, flagged=v.flagged, first_labels=list(v.labels[:1])))
-        return chunk[-1].line, out
+        return items[-1].line, out
     for r in chunk:
         if isinstance(r, inputs.BadRecord):
             out.append(Outcome(error=r))
@@ -218,33 +235,30 @@ def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
                   "reviews": sum(v.verdict.decision == "review" for v in report.violations)},
             html=report_html.call_entry(as_dict, r.data["turns"], agent) if conf["html"] and report.flagged else None,
         ))
-    return chunk[-1].line, out
+    return items[-1].line, out
 
 
 def run(detector, opts, progress) -> Summary:  # noqa: ANN001
     """Scan every input of `opts` (see cli.py) and write the outputs; returns the summary."""
-    global _DETECTOR
+    global _DETECTOR, _DONE
     sheet = ScoreSheet.load(opts.score_sheet) if opts.score_sheet else None
     fmts = [(Path(p), detect(Path(p), opts.columns) if opts.format == "auto" else opts.format) for p in opts.input]
     key = "conversation_id" if any(f in CONVERSATION_FORMATS for _, f in fmts) else "id"
     done = resume_state(opts.output, key, opts.violations_csv) if opts.resume else set()
     conf = {"versions": {"lexicon_version": detector.lexicon_version, "model_version": detector.model_version},
             "roles": list(opts.roles), "agent_speakers": list(opts.agent_speakers), "agent_field": opts.agent_field,
-            "text_fields": (opts.text_field, opts.text_column), "html": bool(opts.html)}
+            "text_fields": (opts.text_field, opts.text_column), "id_field": opts.id_field, "html": bool(opts.html)}
     out = LineWriter(opts.output, resume=opts.resume)
     errors = LineWriter(opts.errors, resume=opts.resume) if opts.errors else None
     vcsv = LineWriter(opts.violations_csv, resume=opts.resume, header=csv_line(list(VIOLATION_COLUMNS)), bom=True) if opts.violations_csv else None
     summary = Summary()
     flagged_calls: list[dict] = []  # kept for the HTML report only: flagged calls, their context turns
-    _DETECTOR = detector
+    _DETECTOR, _DONE = detector, done
     pool = multiprocessing.get_context("fork").Pool(opts.workers) if opts.workers > 1 else None
 
     def jobs(stream: Iterator, fmt: str) -> Iterator[tuple]:
         while chunk := list(islice(stream, BATCH)):
-            todo = [r for r in chunk if isinstance(r, inputs.BadRecord) or str(r.id) not in done]
-            summary.resumed += len(chunk) - len(todo)
-            if todo:
-                yield todo, fmt, conf, sheet
+            yield chunk, fmt, conf, sheet
 
     try:
         for path, fmt in fmts:
@@ -254,6 +268,9 @@ def run(detector, opts, progress) -> Summary:  # noqa: ANN001
             results = pool.imap(judge_chunk, work, chunksize=1) if pool else map(judge_chunk, work)
             for last_line, outcomes in results:
                 for o in outcomes:
+                    if o.resumed:
+                        summary.resumed += 1
+                        continue
                     if o.error is not None:
                         summary.skipped += 1
                         print(f"jiyu scan: skipped {o.error}", file=sys.stderr)

@@ -55,6 +55,13 @@ def read_text(path: Path, encoding: str = "auto") -> str:
     return Path(path).read_bytes().decode(enc, errors="strict").lstrip("\ufeff")
 
 
+def _decoded(path: Path, encoding: str) -> tuple[str, BadRecord | None]:
+    try:
+        return read_text(path, encoding), None
+    except UnicodeDecodeError as e:
+        return "", BadRecord(str(path), 1, f"cannot decode as {detect_encoding(path, encoding)}: {e.reason}")
+
+
 def _seconds(stamp: str) -> float | None:
     m = _TIME.fullmatch(stamp.strip())
     if not m:
@@ -90,10 +97,9 @@ def _one(path: Path, conv: dict, line: int = 1) -> Iterator[Record | BadRecord]:
 
 def read_subtitles(path: Path, encoding: str = "auto") -> Iterator[Record | BadRecord]:
     """SRT or WebVTT: cues separated by blank lines; a time line `a --> b`, then text lines."""
-    try:
-        text = read_text(path, encoding)
-    except UnicodeDecodeError as e:
-        yield BadRecord(str(path), 1, f"cannot decode as {detect_encoding(path, encoding)}: {e.reason}")
+    text, problem = _decoded(path, encoding)
+    if problem:
+        yield problem
         return
     turns = []
     lines = text.splitlines()
@@ -126,10 +132,9 @@ def read_subtitles(path: Path, encoding: str = "auto") -> Iterator[Record | BadR
 
 def read_transcript(path: Path, encoding: str = "auto") -> Iterator[Record | BadRecord]:
     """Plain text, one turn per line, with a speaker prefix (坐席：/ 客户： / Agent: ...)."""
-    try:
-        text = read_text(path, encoding)
-    except UnicodeDecodeError as e:
-        yield BadRecord(str(path), 1, f"cannot decode as {detect_encoding(path, encoding)}: {e.reason}")
+    text, problem = _decoded(path, encoding)
+    if problem:
+        yield problem
         return
     turns = []
     for line in text.splitlines():
@@ -141,10 +146,14 @@ def read_transcript(path: Path, encoding: str = "auto") -> Iterator[Record | Bad
 
 def read_asr_json(path: Path, encoding: str = "auto") -> Iterator[Record | BadRecord]:
     """Whisper `segments` or FunASR/Paraformer `sentence_info` output."""
+    text, problem = _decoded(path, encoding)
+    if problem:
+        yield problem
+        return
     try:
-        data = json.loads(read_text(path, encoding))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        yield BadRecord(str(path), getattr(e, "lineno", 1), f"not an ASR JSON file: {e}")
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        yield BadRecord(str(path), e.lineno, f"not an ASR JSON file: {e.msg}")
         return
     items = data if isinstance(data, list) else [data]
     for n, item in enumerate(items):
@@ -168,10 +177,9 @@ def read_asr_json(path: Path, encoding: str = "auto") -> Iterator[Record | BadRe
 def read_turns_csv(path: Path, columns: dict[str, str] | None = None, encoding: str = "auto") -> Iterator[Record | BadRecord]:
     """One turn per row; consecutive rows with the same conversation id form one conversation."""
     names = {c: (columns or {}).get(c, c) for c in TURN_COLUMNS}
-    try:
-        text = read_text(path, encoding)
-    except UnicodeDecodeError as e:
-        yield BadRecord(str(path), 1, f"cannot decode as {detect_encoding(path, encoding)}: {e.reason}")
+    text, problem = _decoded(path, encoding)
+    if problem:
+        yield problem
         return
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
     missing = [names[c] for c in ("conversation_id", "speaker", "text") if names[c] not in (reader.fieldnames or [])]
