@@ -100,6 +100,7 @@ class TurnViolationOut(BaseModel):
     score: float
     labels: list[Category]
     evidence: list[EvidenceOut]
+    deduction: float = Field(description="Points this turn cost under the score sheet.", examples=[5.0])
 
 
 class ConversationResponse(BaseModel):
@@ -107,8 +108,11 @@ class ConversationResponse(BaseModel):
     conversation_id: str
     flagged: bool
     violations: list[TurnViolationOut]
-    score: float = Field(description="100 minus deductions for violating agent turns.", examples=[95.0])
+    score: float = Field(description="The score sheet's start minus deductions for violating agent turns.", examples=[95.0])
     deductions: float
+    passed: bool = Field(description="Score at or above the pass mark and no fatal violation.", examples=[True])
+    fatal: bool = Field(description="A violation in a fatal category at the fatal severity.", examples=[False])
+    score_sheet: str = Field(examples=["default"])
     turns_judged: int
     lexicon_version: str
     model_version: str | None
