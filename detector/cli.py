@@ -9,6 +9,7 @@ from pathlib import Path
 
 from .lexicon import CATEGORY_NAMES_ZH, LexiconError
 from .scorer import MODES
+from .scan import FORMATS as SCAN_FORMATS
 from .tone import ModelError
 
 DECISION_ZH = {"pass": "通过", "review": "待复核", "violation": "违规"}
@@ -211,8 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("scan", help="score files: plain text, JSONL, CSV or conversations JSONL")
     p.add_argument("input", nargs="+", help="input file(s)")
     p.add_argument("-o", "--output", help="write JSONL results here (default: stdout)")
-    p.add_argument("--format", choices=("auto", "text", "jsonl", "csv", "conversations", "turns-csv", "srt", "vtt", "asr-json", "transcript"),
-                   default="auto", help="auto: by extension and content (see README)")
+    p.add_argument("--format", choices=SCAN_FORMATS, default="auto", help="auto: by extension and content (see README)")
     p.add_argument("--text-field", default="text", help="JSONL field holding the text (default: text)")
     p.add_argument("--text-column", default="text", help="CSV column holding the text (default: text)")
     p.add_argument("--id-field", default="id", help="JSONL field / CSV column holding the id (default: id; else the line number)")

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-FORMATS = ("auto", "text", "jsonl", "csv", "conversations")
 _BAD_BYTES = re.compile("[\udc80-\udcff]")
 
 
@@ -50,22 +49,6 @@ def _lines(path: Path) -> Iterator[tuple[int, str | None, str]]:
                 yield n, raw.decode("utf-8").rstrip("\r\n"), ""
             except UnicodeDecodeError as e:
                 yield n, None, f"not valid UTF-8 (byte {e.start}: {raw[e.start:e.start + 1]!r})"
-
-
-def detect_format(path: Path) -> str:
-    suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
-        return "csv"
-    if suffix in (".jsonl", ".json", ".ndjson"):
-        for _, line, _err in _lines(path):
-            if line and line.strip():
-                try:
-                    first = json.loads(line)
-                except json.JSONDecodeError:
-                    return "jsonl"
-                return "conversations" if isinstance(first, dict) and "turns" in first else "jsonl"
-        return "jsonl"
-    return "text"
 
 
 def read_text(path: Path) -> Iterator[Record | BadRecord]:
@@ -120,14 +103,6 @@ def conversation_record(raw: RawLine) -> Record | BadRecord:
     if isinstance(obj, BadRecord):
         return obj
     return Record(raw.file, raw.line, obj.get("conversation_id", raw.line), None, obj)
-
-
-def read_jsonl(path: Path, text_field: str = "text", id_field: str = "id") -> Iterator[Record | BadRecord]:
-    return (jsonl_record(raw, text_field, id_field) for raw in raw_lines(path))
-
-
-def read_conversations(path: Path) -> Iterator[Record | BadRecord]:
-    return (conversation_record(raw) for raw in raw_lines(path))
 
 
 def read_csv(path: Path, text_column: str = "text", id_column: str = "id") -> Iterator[Record | BadRecord]:

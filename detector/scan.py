@@ -25,7 +25,6 @@ from .conversation import ConversationError
 from .scoresheet import ScoreSheet
 
 BATCH = 512
-FORMATS = ("auto", "text", "jsonl", "csv", "conversations", "turns-csv", "srt", "vtt", "asr-json", "transcript")
 CONVERSATION_FORMATS = {"conversations", "turns-csv", "srt", "vtt", "asr-json", "transcript"}
 VIOLATION_COLUMNS = ("conversation_id", "agent_id", "turn", "speaker", "start", "end", "decision", "category",
                      "severity", "rule_id", "source", "evidence", "suggestion", "deduction", "call_score", "call_passed")
@@ -43,7 +42,14 @@ def detect(path: Path, columns: dict | None = None) -> str:
         return "turns-csv" if {"conversation_id", "speaker", "text"} <= set(cols) else "csv"
     if suffix == ".json":
         return "asr-json"
-    return inputs.detect_format(path)
+    if suffix in (".jsonl", ".ndjson"):  # conversations when the first object has turns
+        first = next((raw for raw in inputs.raw_lines(path) if raw.text), None)
+        try:
+            obj = json.loads(first.text) if first else None
+        except json.JSONDecodeError:
+            return "jsonl"
+        return "conversations" if isinstance(obj, dict) and "turns" in obj else "jsonl"
+    return "text"
 
 
 def records(path: Path, fmt: str, opts) -> Iterator:  # noqa: ANN001
@@ -214,7 +220,7 @@ def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
         if isinstance(r, inputs.BadRecord):
             out.append(Outcome(error=r))
             continue
-        problem = transcripts._check_order(r.data, Path(r.file), r.line) if isinstance(r.data.get("turns"), list) else None
+        problem = transcripts.check_order(r.data, Path(r.file), r.line) if isinstance(r.data.get("turns"), list) else None
         if problem:
             out.append(Outcome(error=problem))
             continue

@@ -75,7 +75,7 @@ def _speaker_from_prefix(text: str) -> tuple[str, str]:
     return (m.group(1), m.group(2)) if m else ("unknown", text)
 
 
-def _check_order(conv: dict, path: Path, line: int) -> BadRecord | None:
+def check_order(conv: dict, path: Path, line: int) -> BadRecord | None:
     last = None
     for k, t in enumerate(conv["turns"]):
         if t.get("start") is not None and t.get("end") is not None and t["end"] < t["start"]:
@@ -91,7 +91,7 @@ def _one(path: Path, conv: dict, line: int = 1) -> Iterator[Record | BadRecord]:
     if not conv["turns"]:
         yield BadRecord(str(path), line, "no turns found")
         return
-    bad = _check_order(conv, path, line)
+    bad = check_order(conv, path, line)
     yield bad if bad else Record(str(path), line, conv["conversation_id"], None, conv)
 
 
