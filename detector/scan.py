@@ -25,6 +25,7 @@ from .conversation import ConversationError
 from .scoresheet import ScoreSheet
 
 BATCH = 512
+FORMATS = ("auto", "text", "jsonl", "csv", "conversations", "turns-csv", "srt", "vtt", "asr-json", "transcript")
 CONVERSATION_FORMATS = {"conversations", "turns-csv", "srt", "vtt", "asr-json", "transcript"}
 VIOLATION_COLUMNS = ("conversation_id", "agent_id", "turn", "speaker", "start", "end", "decision", "category",
                      "severity", "rule_id", "source", "evidence", "suggestion", "deduction", "call_score", "call_passed")
