@@ -82,7 +82,7 @@ class PinyinTable:
     def syllable_count(self, folded: str) -> int:
         return len(folded) if all(self.readings(c) for c in folded) else 0
 
-    @lru_cache(maxsize=4096)
+    @lru_cache(maxsize=4096)  # noqa: B019 — one table per process (shared by every Detector), never freed
     def segment(self, run: str) -> tuple[tuple[str, int, int], ...]:
         """Split a Latin run into syllables: fewest letters left over, then fewest pieces.
 
