@@ -38,8 +38,8 @@ def detect(path: Path, columns: dict | None = None) -> str:
     if suffix in (".srt", ".vtt"):
         return suffix[1:]
     if suffix in (".csv", ".tsv"):
-        head = transcripts.read_text(path).splitlines()[:1]
-        cols = next(csv.reader(head, delimiter="\t" if suffix == ".tsv" else ","), []) if head else []
+        with open(path, encoding=transcripts.detect_encoding(path), errors="replace", newline="") as f:
+            cols = next(csv.reader(f, delimiter="\t" if suffix == ".tsv" else ","), [])
         return "turns-csv" if {"conversation_id", "speaker", "text"} <= set(cols) else "csv"
     if suffix == ".json":
         return "asr-json"

@@ -18,7 +18,6 @@ Text files are UTF-8 (with or without BOM) or GB18030/GBK, detected, or as `enco
 from __future__ import annotations
 
 import csv
-import io
 import json
 import re
 from collections.abc import Iterator
@@ -177,11 +176,24 @@ def read_asr_json(path: Path, encoding: str = "auto") -> Iterator[Record | BadRe
 def read_turns_csv(path: Path, columns: dict[str, str] | None = None, encoding: str = "auto") -> Iterator[Record | BadRecord]:
     """One turn per row; consecutive rows with the same conversation id form one conversation."""
     names = {c: (columns or {}).get(c, c) for c in TURN_COLUMNS}
-    text, problem = _decoded(path, encoding)
-    if problem:
-        yield problem
-        return
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter="\t" if path.suffix.lower() == ".tsv" else ",")
+    enc = detect_encoding(path, encoding)
+    # Streamed, and decoded line by line, so a bad byte late in a big file costs only what follows it
+    # (UTF-8 and GB18030 never use the newline byte inside a character).
+    read = [0]
+
+    def lines(f) -> Iterator[str]:  # noqa: ANN001
+        for raw in f:
+            read[0] += 1
+            yield raw.decode(enc)
+
+    with open(path, "rb") as f:
+        try:
+            yield from _turn_rows(path, csv.DictReader(lines(f), delimiter="\t" if path.suffix.lower() == ".tsv" else ","), names)
+        except UnicodeDecodeError as e:
+            yield BadRecord(str(path), read[0], f"cannot decode as {enc}: {e.reason}; the rest of the file is skipped")
+
+
+def _turn_rows(path: Path, reader: csv.DictReader, names: dict) -> Iterator[Record | BadRecord]:
     missing = [names[c] for c in ("conversation_id", "speaker", "text") if names[c] not in (reader.fieldnames or [])]
     if missing:
         yield BadRecord(str(path), 1, f"missing column(s) {missing} in header {reader.fieldnames}")

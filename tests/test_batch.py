@@ -146,3 +146,12 @@ def test_when_two_workers_scan_then_output_is_identical_and_in_input_order(tmp_p
     two = jiyu("scan", str(src), "--workers", "2")
     assert one.returncode == two.returncode == 0
     assert two.stdout == one.stdout and len(one.stdout.splitlines()) == 1500
+
+
+def test_when_turns_csv_breaks_encoding_mid_file_then_earlier_calls_kept_and_reason_given(tmp_path):
+    src = tmp_path / "turns.csv"
+    good = "conversation_id,order,speaker,start,end,text\nk-1,1,agent,0,1,问别人去\nk-2,1,agent,0,1,您好\n".encode()
+    src.write_bytes(good + b"k-3,1,agent,0,1," + "您好".encode("gbk") * 40000 + b"\n")
+    rows, r = scan(str(src), "--format", "turns-csv", "--encoding", "utf-8")
+    assert [x["conversation_id"] for x in rows][:1] == ["k-1"] and rows[0]["flagged"]
+    assert f"{src}:4: cannot decode as utf-8" in r.stderr
