@@ -131,6 +131,13 @@ def cmd_lexicon_check(args: argparse.Namespace) -> int:
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import train
 
+    try:
+        import sklearn  # noqa: F401
+        import skops  # noqa: F401
+    except ImportError:
+        print("jiyu train: needs scikit-learn and skops: pip install -e '.[train]'", file=sys.stderr)
+        return 2
+
     train(Path(args.model_dir), log=lambda msg: print(msg, file=sys.stderr))
     return 0
 
