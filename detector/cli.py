@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 from .lexicon import CATEGORY_NAMES_ZH, LexiconError
-from .scorer import MODES
 from .scan import FORMATS as SCAN_FORMATS
+from .scorer import MODES
 from .tone import ModelError
 
 DECISION_ZH = {"pass": "通过", "review": "待复核", "violation": "违规"}

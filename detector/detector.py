@@ -12,11 +12,12 @@ from .lexicon import Lexicon, LexiconError
 from .lexicon_check import compiled_problems
 from .matcher import Matcher
 from .normalise import MARKERS, Normalised, fold, normalise
-from .scoresheet import ScoreSheet
 from .pinyin import PinyinTable
 from .scorer import MODES, check_mode, decide, evidence_score, tone_score
+from .scoresheet import ScoreSheet
 from .tone import MODEL_DIR, ToneModel
 from .verdict import CallReport, Evidence, TurnViolation, Verdict
+
 
 def _trim_marks(folded: str, a: int, b: int) -> tuple[int, int]:
     """A sentence unit without sentence marks at its ends (evidence should not start at a 。)."""

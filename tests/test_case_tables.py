@@ -6,7 +6,6 @@ rates and lists every miss, so a regression in any one of them is visible.
 """
 
 import pytest
-
 from helpers import assert_case, case_holds, case_id, load_cases
 
 RULES = load_cases("rules.json")

@@ -3,7 +3,6 @@
 import json
 
 import pytest
-
 from helpers import SHARED
 
 CROSSWOZ = SHARED / "corpora" / "crosswoz" / "agent_turns.jsonl"

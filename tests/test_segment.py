@@ -3,6 +3,7 @@
 import json
 
 import pytest
+from helpers import SHARED
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -11,7 +12,6 @@ from detector.features import Featurizer
 from detector.normalise import fold
 from detector.segment import FastCut
 from detector.train import user_words
-from helpers import SHARED
 
 
 @pytest.fixture(scope="module")
