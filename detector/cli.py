@@ -64,7 +64,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
 
     for path in args.input:
         if not Path(path).is_file():
-            print(f"jiyu scan: {path}: no such file", file=sys.stderr)
+            print(f"jiyu scan: {path}: {'is a directory, not a file' if Path(path).is_dir() else 'no such file'}", file=sys.stderr)
             return 2
     try:
         args.columns = dict(kv.split("=", 1) for kv in args.columns.split(",")) if args.columns else None
@@ -153,6 +153,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         items = [Item(r.text, r.labels, None, r.hard_negative) for r in corpus.load() if splits.get(r.id) == args.split]
         errors = []
     elif args.data:
+        if not Path(args.data).is_file():
+            print(f"jiyu eval: {args.data}: no such file", file=sys.stderr)
+            return 2
         items, errors = read_data(Path(args.data), assume_none=args.assume_none)
     else:
         print("jiyu eval: give DATA.jsonl or --split dev|test", file=sys.stderr)

@@ -152,3 +152,12 @@ def test_when_lexicon_pack_is_broken_then_command_fails_naming_file_and_line(tmp
     (pack / "rules.yaml").write_text("entries:\n  - {id: acme-001, phrase: 你自己百度, category: rude, severity: 2}\n", encoding="utf-8")
     r = jiyu("scan", "--lexicon", str(pack), "examples/utterances.jsonl")
     assert r.returncode == 2 and f"{pack}/rules.yaml:2: category" in r.stderr and r.stdout == ""
+
+
+@pytest.mark.parametrize("args,message", [
+    (("eval", "no/such.jsonl"), "jiyu eval: no/such.jsonl: no such file"),
+    (("scan", "tests"), "jiyu scan: tests: is a directory, not a file"),
+])
+def test_when_path_is_wrong_then_exit_2_with_a_clear_message(args, message):
+    r = jiyu(*args)
+    assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
