@@ -22,7 +22,7 @@ from . import corpus
 from .features import Featurizer, passthrough
 from .lexicon import CATEGORIES, Lexicon
 from .matcher import phrase_key
-from .tone import FORMAT, MODEL_DIR, ToneModel, sha256
+from .tone import FORMAT, MODEL_DIR, ModelError, ToneModel, sha256
 
 C = 0.5
 SEED = 0
@@ -36,6 +36,33 @@ THRESHOLD_RULES = {
     "qa": {"violation": {"precision": 0.90, "none_fp": 0.002, "hard_fp": 0.01},
            "review": {"precision": 0.60, "none_fp": 0.0025, "hard_fp": 0.015}},
 }
+
+
+# What `load_fitted` lets skops rebuild: scikit-learn's own estimators plus our analyzer.
+SKOPS_TRUSTED = [
+    "detector.features.passthrough",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.model_selection._split.StratifiedKFold",
+]
+
+
+def load_fitted(model_dir: Path = MODEL_DIR) -> dict:
+    """The fitted scikit-learn objects (vectorizer, one calibrated classifier per category).
+
+    Only for evaluation and inspection; inference never needs them. The scikit-learn version
+    must be the one that fitted them: anything else is refused with the way out.
+    """
+    import sklearn
+    import skops.io as sio
+
+    manifest = ToneModel.load(model_dir).manifest  # also checks every file's sha256
+    if manifest["sklearn_version"] != sklearn.__version__:
+        raise ModelError(
+            f"{model_dir}/tone.skops was fitted with scikit-learn {manifest['sklearn_version']}, this is {sklearn.__version__}:"
+            f" install scikit-learn=={manifest['sklearn_version']} or rebuild with `jiyu train`"
+        )
+    return sio.load(model_dir / "tone.skops", trusted=SKOPS_TRUSTED)
 
 
 def user_words() -> list[str]:

@@ -11,23 +11,15 @@ from detector import Detector, corpus
 from detector.normalise import fold
 from detector.tone import MODEL_DIR, ModelError, ToneModel, sentence_units, without
 
-SKOPS_TRUSTED = [
-    "detector.features.passthrough",
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-    "sklearn.model_selection._split.StratifiedKFold",
-]
-
-
 @pytest.fixture(scope="module")
 def tone() -> ToneModel:
     return ToneModel.load()
 
 
 def test_when_dev_lines_scored_then_numpy_inference_equals_sklearn(tone):
-    import skops.io as sio
+    from detector.train import load_fitted
 
-    saved = sio.load(MODEL_DIR / "tone.skops", trusted=SKOPS_TRUSTED)
+    saved = load_fitted()
     rows = corpus.load()
     splits = corpus.read_splits()
     texts = [r.text for r in rows if splits[r.id] == "dev"][:300]
@@ -136,3 +128,13 @@ def test_when_features_counted_fast_then_they_equal_the_training_features(tone):
         folded = fold(r.text)
         slow = Counter(i for i in map(tone.vocab.get, tone.featurizer.from_folded(folded)) if i is not None)
         assert tone._counts(folded) == slow, r.text
+
+
+def test_when_sklearn_version_differs_then_fitted_model_is_refused_with_the_way_out(tmp_path, monkeypatch):
+    import sklearn
+
+    from detector.train import load_fitted
+
+    monkeypatch.setattr(sklearn, "__version__", "0.0.1")
+    with pytest.raises(ModelError, match=r"fitted with scikit-learn 1\.9\.1, this is 0\.0\.1: install scikit-learn==1\.9\.1 or rebuild"):
+        load_fitted()
