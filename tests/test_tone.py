@@ -11,6 +11,7 @@ from detector import Detector, corpus
 from detector.normalise import fold
 from detector.tone import MODEL_DIR, ModelError, ToneModel, sentence_units, without
 
+
 @pytest.fixture(scope="module")
 def tone() -> ToneModel:
     return ToneModel.load()
