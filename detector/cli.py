@@ -99,8 +99,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
         f" [mode {args.mode}, lexicon {d.lexicon_version}, model {d.model_version or 'off'}]",
         file=sys.stderr,
     )
-    for agent, a in summary.to_dict()["agents"].items():
-        if summary.agents and (len(summary.agents) > 1 or agent != "(no agent id)"):
+    agents = summary.to_dict()["agents"]
+    if list(agents) != ["(no agent id)"]:  # nothing to say per agent when no record names one
+        for agent, a in agents.items():
             print(f"  agent {agent}: {a['calls']} calls, {a['flagged_calls']} flagged, {a['violations']} violations,"
                   f" {a['reviews']} reviews, mean score {a['mean_score']}, pass rate {a['pass_rate']:.0%}", file=sys.stderr)
     return 1 if args.strict and summary.skipped else 0

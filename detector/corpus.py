@@ -131,10 +131,10 @@ def read_splits(directory: Path = CORPUS_DIR) -> dict[str, str]:
     return out
 
 
-def assign_splits(rows: list[Example], directory: Path = CORPUS_DIR) -> dict[str, str]:
+def assign_splits(rows: list[Example], directory: Path = CORPUS_DIR, groups: dict[str, str] | None = None) -> dict[str, str]:
     """Keep every recorded split; give new ids their group's split (a recorded member's, else hashed)."""
     recorded = read_splits(directory)
-    groups = near_duplicate_groups(rows)
+    groups = groups or near_duplicate_groups(rows)
     by_group: dict[str, str] = {}
     for rid, g in groups.items():
         if rid in recorded:
@@ -148,9 +148,9 @@ def write_splits(splits: dict[str, str], directory: Path = CORPUS_DIR) -> Path:
     return path
 
 
-def leaks(rows: list[Example], splits: dict[str, str]) -> list[tuple[str, str]]:
+def leaks(rows: list[Example], splits: dict[str, str], groups: dict[str, str] | None = None) -> list[tuple[str, str]]:
     """Near-duplicate pairs that sit in different splits (should be none)."""
-    groups = near_duplicate_groups(rows)
+    groups = groups or near_duplicate_groups(rows)
     members: dict[str, set[str]] = defaultdict(set)
     for rid, g in groups.items():
         members[g].add(splits[rid])

@@ -156,8 +156,7 @@ class Detector:
         for i, (turn, role) in enumerate(zip(conv.turns, turn_roles)):
             if role in wanted:
                 judged += 1
-                evidence = _not_repeated(self.evidence(turn.text, mode), last_customer) if last_customer else self.evidence(turn.text, mode)
-                verdict = decide(evidence, mode)
+                verdict = decide(_not_repeated(self.evidence(turn.text, mode), last_customer), mode)
                 if verdict.flagged:
                     cost = sheet.turn_deduction(verdict)
                     deductions += cost
@@ -187,7 +186,7 @@ def _default_sheet() -> ScoreSheet:
 
 def _not_repeated(evidence: list[Evidence], customer_text: str) -> list[Evidence]:
     """Evidence minus phrases the customer said first (and classifier spans that contain them)."""
-    if not any(e.source != "classifier" for e in evidence):
+    if not customer_text or not any(e.source != "classifier" for e in evidence):
         return evidence
     said = fold(customer_text)
     repeated = [e for e in evidence if e.source != "classifier" and fold(e.text) and fold(e.text) in said]

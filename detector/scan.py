@@ -14,6 +14,7 @@ import json
 import multiprocessing
 import os
 import sys
+import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -92,25 +93,26 @@ def resume_state(out: str | None, key: str, violations_csv: str | None) -> set[s
     """Ids already written to `out`; a torn last line is cut off, orphan CSV rows dropped."""
     if not out or not os.path.exists(out):
         return set()
-    raw = Path(out).read_bytes()
-    keep = raw[: raw.rfind(b"\n") + 1]
-    if len(keep) != len(raw):
-        Path(out).write_bytes(keep)
-    done = set()
-    for line in keep.decode("utf-8").splitlines():
-        try:
-            done.add(str(json.loads(line)[key]))
-        except (json.JSONDecodeError, KeyError, TypeError):
-            continue
+    done, whole = set(), 0
+    with open(out, "rb+") as f:  # streamed: yesterday's output need not fit in memory
+        for line in f:
+            if not line.endswith(b"\n"):
+                break  # torn by the kill: the record is judged again
+            whole += len(line)
+            try:
+                done.add(str(json.loads(line)[key]))
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+        f.truncate(whole)
     if violations_csv and os.path.exists(violations_csv):
-        text = Path(violations_csv).read_text(encoding="utf-8-sig")
-        rows = list(csv.reader(io.StringIO(text)))
-        if rows:
-            buf = io.StringIO()
-            w = csv.writer(buf)
-            w.writerow(rows[0])
-            w.writerows(r for r in rows[1:] if r and r[0] in done)
-            Path(violations_csv).write_text("\ufeff" + buf.getvalue(), encoding="utf-8")
+        kept = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", delete=False, dir=os.path.dirname(os.path.abspath(violations_csv)))
+        with open(violations_csv, encoding="utf-8-sig", newline="") as src, kept:
+            rows = csv.reader(src)
+            kept.write("\ufeff" + csv_line(next(rows, list(VIOLATION_COLUMNS))))
+            for row in rows:
+                if row and row[0] in done:  # a call whose JSON line never made it is judged again
+                    kept.write(csv_line(row))
+        os.replace(kept.name, violations_csv)
     return done
 
 

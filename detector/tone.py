@@ -4,11 +4,12 @@
 scikit-learn, keeps the fitted objects in `models/tone.skops` (for evaluation and inspection),
 and exports what inference needs — vocabulary, idf, weights, calibration — to plain arrays
 (`models/tone.npz`, `models/tone-vocab.json`), listed with their sha256 in
-`models/manifest.json`. Loading checks the manifest's format and every hash, so a stale or
-tampered model is a clear error that says how to rebuild, never a silent wrong answer.
+`models/manifest.json`. Loading checks the manifest's format and the hashes of the files it
+reads, so a stale or tampered model is a clear error that says how to rebuild, never a silent
+wrong answer.
 
-Per sentence of the normalised text: features (detector.features) → sublinear tf × idf, l2-normalised → one dot product
-per category → calibrated probability 1 / (1 + exp(a·d + b)). That is a few dozen dictionary
+Per sentence of the normalised text: features (detector.features) → sublinear tf × idf,
+l2-normalised → one dot product per category → calibrated probability 1 / (1 + exp(a·d + b)). That is a few dozen dictionary
 lookups and one small matrix product, so one text costs microseconds, not scikit-learn's
 fixed per-call overhead.
 """
@@ -32,8 +33,7 @@ from .resources import bundled
 MODEL_DIR = bundled("models")
 FORMAT = 1
 REBUILD = "rebuild it with `jiyu train` (see models/MODEL_CARD.md)"
-
-
+INFERENCE_FILES = ("tone.npz", "tone-vocab.json")
 MIN_SENTENCE = 4
 _UNIT = re.compile("[^。!?]+")
 
@@ -77,6 +77,14 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def verify(directory: Path, manifest: dict, names: tuple[str, ...]) -> None:
+    """Each named model file exists and has the sha256 the manifest records."""
+    for name in names:
+        f = directory / name
+        if not f.exists() or sha256(f) != manifest["files"].get(name):
+            raise ModelError(f"{f}: missing or does not match the sha256 in {directory / 'manifest.json'}; {REBUILD}")
+
+
 @dataclass(slots=True)
 class ToneModel:
     version: str
@@ -103,10 +111,7 @@ class ToneModel:
         manifest = json.loads(path.read_text(encoding="utf-8"))
         if manifest.get("format") != FORMAT:
             raise ModelError(f"{path}: model format {manifest.get('format')!r}, this jiyu reads {FORMAT}; {REBUILD}")
-        for name, digest in manifest["files"].items():
-            f = directory / name
-            if not f.exists() or sha256(f) != digest:
-                raise ModelError(f"{f}: missing or does not match the sha256 in {path}; {REBUILD}")
+        verify(directory, manifest, INFERENCE_FILES)  # tone.skops is checked where it is read (train.load_fitted)
         arrays = np.load(directory / "tone.npz", allow_pickle=False)
         vocab_list = json.loads((directory / "tone-vocab.json").read_text(encoding="utf-8"))
         return cls(

@@ -22,7 +22,7 @@ from . import corpus
 from .features import Featurizer, passthrough
 from .lexicon import CATEGORIES, Lexicon
 from .matcher import phrase_key
-from .tone import FORMAT, MODEL_DIR, ModelError, ToneModel, sha256
+from .tone import FORMAT, MODEL_DIR, ModelError, ToneModel, sha256, verify
 
 C = 0.5
 SEED = 0
@@ -56,7 +56,9 @@ def load_fitted(model_dir: Path = MODEL_DIR) -> dict:
     import sklearn
     import skops.io as sio
 
-    manifest = ToneModel.load(model_dir).manifest  # also checks every file's sha256
+    model = ToneModel.load(model_dir)
+    manifest = model.manifest
+    verify(Path(model_dir), manifest, ("tone.skops",))
     if manifest["sklearn_version"] != sklearn.__version__:
         raise ModelError(
             f"{model_dir}/tone.skops was fitted with scikit-learn {manifest['sklearn_version']}, this is {sklearn.__version__}:"
@@ -65,9 +67,9 @@ def load_fitted(model_dir: Path = MODEL_DIR) -> dict:
     return sio.load(model_dir / "tone.skops", trusted=SKOPS_TRUSTED)
 
 
-def user_words() -> list[str]:
+def user_words(lex: Lexicon | None = None) -> list[str]:
     """The default lexicon's phrases, folded: jieba keeps them whole. Frozen into the model."""
-    lex = Lexicon.load()
+    lex = lex or Lexicon.load()
     return sorted({phrase_key(f) for r, _ in lex.rules.values() for f in r.forms} - {""})
 
 
@@ -118,16 +120,18 @@ def train(model_dir: Path = MODEL_DIR, corpus_dir: Path = corpus.CORPUS_DIR, log
 
     started = time.perf_counter()
     rows = corpus.load(corpus_dir)
-    splits = corpus.assign_splits(rows, corpus_dir)
+    groups = corpus.near_duplicate_groups(rows)
+    splits = corpus.assign_splits(rows, corpus_dir, groups)
     if splits != corpus.read_splits(corpus_dir):
         log(f"wrote {corpus.write_splits(splits, corpus_dir)} ({len(splits)} ids)")
-    leaks = corpus.leaks(rows, splits)
+    leaks = corpus.leaks(rows, splits, groups)
     if leaks:
         raise corpus.CorpusError(f"near-duplicate groups span splits: {leaks[:5]}")
     part = {s: [r for r in rows if splits[r.id] == s] for s in corpus.SPLITS}
     log("corpus: " + ", ".join(f"{s} {len(v)}" for s, v in part.items()))
 
-    words = user_words()
+    lexicon = Lexicon.load()
+    words = user_words(lexicon)
     featurize = Featurizer(words)
     train_feats = [featurize(r.text) for r in part["train"]]
     vec = TfidfVectorizer(analyzer=passthrough, sublinear_tf=True, min_df=2, dtype=np.float64)
@@ -172,7 +176,7 @@ def train(model_dir: Path = MODEL_DIR, corpus_dir: Path = corpus.CORPUS_DIR, log
         "files": files,
         "sklearn_version": sklearn.__version__,
         "training_data_sha256": corpus.data_hash(corpus_dir),
-        "lexicon_version_for_user_words": Lexicon.load().version,
+        "lexicon_version_for_user_words": lexicon.version,
         "user_words": words,
         "recipe": {"features": "detector.features.Featurizer", "tfidf": {"sublinear_tf": True, "min_df": 2},
                    "svm": {"C": C, "class_weight": "balanced"}, "calibration": "sigmoid, 5-fold, ensemble=False"},
