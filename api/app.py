@@ -83,12 +83,13 @@ def build_detector(settings: Settings, reuse: Detector | None = None) -> Detecto
     return Detector(
         list(settings.lexicons), mode=settings.mode, classifier=settings.classifier,
         model_dir=settings.model_dir, tone=reuse.tone if reuse is not None else None,
+        cache_size=settings.cache_size,
     )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_env()
-    metrics = Metrics()
+    metrics = Metrics(lambda: app.state.detector)  # `app` is bound below, before any scrape
     if os.environ.get("JIYU_LOG_LEVEL") and not logging.getLogger().handlers:
         logging.basicConfig(level=os.environ["JIYU_LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s %(message)s")
 

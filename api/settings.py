@@ -32,6 +32,7 @@ class Settings:
     max_turns: int = 2_000
     log_text: bool = False  # transcripts carry personal data: never logged unless asked
     model_dir: str | None = None
+    cache_size: int = 10_000  # verdicts of repeated short replies (0: off); kept in memory only
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -47,4 +48,5 @@ class Settings:
             max_turns=int(env("JIYU_MAX_TURNS", "2000")),
             log_text=env("JIYU_LOG_TEXT", "0") in ("1", "true", "yes"),
             model_dir=env("JIYU_MODEL_DIR") or None,
+            cache_size=int(env("JIYU_CACHE_SIZE", "10000")),
         )

@@ -1,14 +1,16 @@
 """HTTP API under load: a real `jiyu serve` on loopback, driven by wrk, against a no-op endpoint.
 
-    .venv/bin/python bench/api.py [--requests 20000]     (needs wrk: apt-get install wrk)
+    .venv/bin/python bench/api.py [--seconds 10] [--workers 1]     (needs wrk: apt-get install wrk)
 
 One run, one machine (load generator included): the bundled example replies (padded or cut
 to 30 characters) are POSTed to /v1/check at concurrency 1, 16 and 64 for a fixed duration
 each (wrk 4.1 cannot stop after a fixed count: its Lua `thread:stop()` still waits out the
 duration, so the load is bounded by time); GET /healthz on the same server stack is the
-no-op baseline. Printed: requests/s, p50 / p99 latency, non-2xx and 5xx counts,
-the ratio to the no-op, and the p50 over the in-process `Detector.check` time for the same
-texts measured in this run.
+no-op baseline. The headline runs with the verdict cache off (JIYU_CACHE_SIZE=0: every request
+judged afresh); a last pair of runs shows the server default, cache on, where the 40 replies
+repeat: that row is the scripted-reply case, not the cost of judging a new text. Printed:
+requests/s, p50 / p99 latency, non-2xx counts, the ratio to the no-op, and the p50 over the
+in-process `Detector.check` time for the same texts measured in this run.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -91,26 +94,16 @@ def main() -> None:
             lat.append(time.perf_counter() - s)
     inproc_ms = statistics.median(lat) * 1e3
 
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "detector.cli", "serve", "--port", str(port), "--log-level", "warning", "--workers", str(args.workers)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(300):
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
+    # Headline: the verdict cache off, so every request is judged afresh. Then the same load
+    # with the cache on (the server default): the 40 replies repeat, as scripted chat replies do.
+    with server(args.workers, cache=False) as url:
         wrk(url, 16, 2, bodies)  # warm-up
         noop = wrk(url, 16, args.seconds, [""])
         rows = [(c, wrk(url, c, args.seconds, bodies)) for c in (1, 16, 64)]
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    with server(args.workers, cache=True) as url:
+        wrk(url, 16, 2, bodies)
+        cached_noop = wrk(url, 16, args.seconds, [""])
+        cached = wrk(url, 16, args.seconds, bodies)
 
     print(f"{len(texts)} replies of 30 characters; {args.seconds} s per run; wrk -t1; server: {args.workers} uvicorn worker(s) (uvloop, httptools)")
     print(f"in-process Detector.check (realtime): median {inproc_ms:.3f} ms")
@@ -121,6 +114,34 @@ def main() -> None:
         if c == 1:
             notes = f"HTTP overhead at p50: {r['p50_ms'] - inproc_ms:.2f} ms over in-process"
         print(f"{'POST /v1/check':22s}{c:5d}{r['requests']:10d}{r['rps']:9,.0f}{r['p50_ms']:9.2f}{r['p99_ms']:9.2f}{r['non2xx']:9d}  {notes}")
+    print("with the verdict cache on (server default), the 40 replies repeating:")
+    for name, r, note in (("GET /healthz (no-op)", cached_noop, ""),
+                          ("POST /v1/check", cached, f"{cached['rps'] / cached_noop['rps']:.0%} of no-op")):
+        print(f"{name:22s}{16:5d}{r['requests']:10d}{r['rps']:9,.0f}{r['p50_ms']:9.2f}{r['p99_ms']:9.2f}{r['non2xx']:9d}  {note}")
+
+
+@contextmanager
+def server(workers: int, cache: bool):
+    """A real `jiyu serve` on a free loopback port, ready (its /readyz says so) when yielded."""
+    port = free_port()
+    env = {**os.environ, "JIYU_CACHE_SIZE": "10000" if cache else "0"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "detector.cli", "serve", "--port", str(port), "--log-level", "warning", "--workers", str(workers)],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(300):
+            try:
+                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
 
 
 if __name__ == "__main__":

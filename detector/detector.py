@@ -18,6 +18,9 @@ from .scoresheet import ScoreSheet
 from .tone import MODEL_DIR, ToneModel
 from .verdict import CallReport, Evidence, TurnViolation, Verdict
 
+# Only short texts are cached: scripted replies are short, and the cache must stay small.
+CACHE_MAX_CHARS = 200
+
 
 def _trim_marks(folded: str, a: int, b: int) -> tuple[int, int]:
     """A sentence unit without sentence marks at its ends (evidence should not start at a 。)."""
@@ -41,6 +44,10 @@ class Detector:
     organisation packs over the lexicon (`include_default=False` to use only yours);
     `classifier=False` gives the lexicon path alone. `mode` is the default preset: "qa" (recall
     first, for review queues) or "realtime" (precision first, for blocking).
+
+    `cache_size=N` keeps the verdicts of the last N distinct short texts (≤ CACHE_MAX_CHARS):
+    chat agents send the same scripted replies all day, and a repeat then costs a dict lookup.
+    The cache belongs to this Detector, so a lexicon reload (a new Detector) starts empty.
     """
 
     def __init__(
@@ -52,6 +59,7 @@ class Detector:
         classifier: bool = True,
         model_dir: str | Path | None = None,
         tone: ToneModel | None = None,
+        cache_size: int = 0,
     ) -> None:
         self.mode = check_mode(mode)
         self.lexicon = Lexicon.load(list(lexicons), include_default=include_default)
@@ -61,6 +69,11 @@ class Detector:
             raise LexiconError(problems)
         # `tone`: an already-loaded model to share (a lexicon reload need not reload the model)
         self.tone = (tone or ToneModel.load(model_dir or MODEL_DIR)) if classifier else None
+        # lru_cache is C code and thread-safe; verdicts are frozen, so sharing one is safe
+        self._cached = lru_cache(maxsize=cache_size)(self._judge) if cache_size > 0 else None
+
+    def cache_info(self):  # noqa: ANN201 — functools' CacheInfo (hits, misses, maxsize, currsize), or None
+        return self._cached.cache_info() if self._cached else None
 
     @property
     def lexicon_version(self) -> str:
@@ -124,13 +137,20 @@ class Detector:
             )
         return out
 
+    def _judge(self, text: str, mode: str) -> Verdict:
+        return decide(self.evidence(text, mode), mode)
+
     def check(self, text: str, mode: str | None = None) -> Verdict:
         mode = check_mode(mode) if mode else self.mode
-        return decide(self.evidence(text, mode), mode)
+        if self._cached and type(text) is str and len(text) <= CACHE_MAX_CHARS:
+            return self._cached(text, mode)
+        return self._judge(text, mode)
 
     def check_many(self, texts: Iterable[str], mode: str | None = None) -> list[Verdict]:
         mode = check_mode(mode) if mode else self.mode
-        return [decide(self.evidence(t, mode), mode) for t in texts]
+        if not self._cached:
+            return [self._judge(t, mode) for t in texts]
+        return [self._cached(t, mode) if type(t) is str and len(t) <= CACHE_MAX_CHARS else self._judge(t, mode) for t in texts]
 
     def check_conversation(
         self,

@@ -173,3 +173,13 @@ def test_when_detector_shared_by_threads_then_results_equal_sequential():
     with ThreadPoolExecutor(8) as pool:
         concurrent = [v.to_dict() for v in pool.map(d.check, texts)]
     assert concurrent == sequential
+
+
+def test_when_same_reply_sent_twice_then_cached_verdict_is_identical_and_counted(client):
+    body = {"texts": ["问别人去", "您好，请问有什么可以帮您？"]}
+    first = client.post("/v1/check", json=body, headers=AUTH).json()["results"]
+    second = client.post("/v1/check", json=body, headers=AUTH).json()["results"]
+    assert first == second and first[0]["flagged"]
+    metrics = client.get("/metrics").text
+    hits = next(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("jiyu_cache_hits_total"))
+    assert hits >= 2

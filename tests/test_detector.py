@@ -111,3 +111,15 @@ def test_when_agent_speakers_given_then_site_names_count_as_agents(lexicon_detec
     call = {"conversation_id": "s1", "turns": [{"speaker": "工号1024", "text": "问别人去"}]}
     assert not lexicon_detector.check_conversation(call).violations
     assert lexicon_detector.check_conversation(call, agent_speakers=["工号1024"]).violations
+
+
+def test_when_cache_on_then_verdicts_match_uncached_per_mode(detector):
+    cached = Detector(cache_size=64, tone=detector.tone)
+    texts = ["问别人去", "您好，请问有什么可以帮您？", "有完没完啊，同一个问题你都问了五遍了", "x" * 500]
+    for mode in ("qa", "realtime"):
+        assert cached.check_many(texts * 2, mode) == detector.check_many(texts * 2, mode)
+        assert [cached.check(t, mode) for t in texts] == detector.check_many(texts, mode)
+    info = cached.cache_info()
+    assert info.currsize == 6 and info.hits >= 12  # 3 short texts x 2 modes; the long one is never kept
+    with pytest.raises(TypeError):
+        cached.check(123)
