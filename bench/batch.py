@@ -5,9 +5,10 @@
 Calls are generated from real polite agent turns (CrossWOZ, if present; else the bundled
 examples) with one agent turn in ten made rude by an inserted lexicon phrase, alternating
 customer and agent turns. The floor is the same agent turns through `Detector.check_many` in
-one process (no reading, scoring, writing). All runs use the fused detector (lexicon + tone
-classifier); each `jiyu scan` is a separate process, timed from start to exit, and its peak
-memory is read from the OS.
+one process (no reading, scoring, writing), with jieba already loaded. All runs use the fused
+detector (lexicon + tone classifier); each `jiyu scan` is a separate process, timed from start
+to exit (start-up included), and its peak memory is read from the OS. Each is run `--repeat`
+times, interleaved, and the fastest run counts: on a shared machine noise only adds time.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=10_000)
     ap.add_argument("--turns", type=int, default=20)
+    ap.add_argument("--repeat", type=int, default=3, help="runs of each; the fastest counts (this VM is noisy)")
     args = ap.parse_args()
 
     from detector import Detector
@@ -54,22 +56,34 @@ def main() -> None:
                     k += 1
             f.write(json.dumps({"conversation_id": f"b{c}", "agent_id": f"A{c % 40}", "turns": turns}, ensure_ascii=False) + "\n")
 
-    start = time.perf_counter()
-    d.check_many(agent_texts)
-    floor = time.perf_counter() - start
+    d.check_many(agent_texts[:100])  # jieba and the fold table loaded, as in a started scan
 
-    runs = {}
-    for workers in (1, 2):
-        out = tmp / f"out{workers}.jsonl"
+    def floor_run() -> float:
+        start = time.perf_counter()
+        d.check_many(agent_texts)
+        return time.perf_counter() - start
+
+    def scan_run(workers: int) -> tuple[float, float]:
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "detector.cli", "scan", str(src), "-o", str(out), "--workers", str(workers),
-                        "--no-progress"], cwd=ROOT, check=True, stderr=subprocess.DEVNULL)
-        runs[workers] = (time.perf_counter() - start, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024)
+        subprocess.run([sys.executable, "-m", "detector.cli", "scan", str(src), "-o", str(tmp / f"out{workers}.jsonl"),
+                        "--workers", str(workers), "--no-progress"], cwd=ROOT, check=True, stderr=subprocess.DEVNULL)
+        secs = time.perf_counter() - start
+        return secs, max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+
+    # Interleaved repeats, fastest of each: noise on a shared VM only ever adds time.
+    floors, runs = [], {1: [], 2: []}
+    for _ in range(args.repeat):
+        floors.append(floor_run())
+        for workers in (1, 2):
+            runs[workers].append(scan_run(workers))
+    floor = min(floors)
+    runs = {w: (min(s for s, _ in r), max(m for _, m in r)) for w, r in runs.items()}
     same = (tmp / "out1.jsonl").read_bytes() == (tmp / "out2.jsonl").read_bytes()
 
     n_agent = len(agent_texts)
-    print(f"{args.calls:,} calls x {args.turns} turns ({n_agent:,} agent turns judged); model {d.model_version}")
+    print(f"{args.calls:,} calls x {args.turns} turns ({n_agent:,} agent turns judged); model {d.model_version};"
+          f" fastest of {args.repeat} runs each")
     print(f"{'floor: check_many, one process':34s} {n_agent / floor:9,.0f} agent turns/s")
     for w, (secs, rss) in runs.items():
         print(f"{'jiyu scan --workers ' + str(w):34s} {n_agent / secs:9,.0f} agent turns/s  {args.calls / secs:7,.0f} calls/s"

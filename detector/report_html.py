@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import html
 import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
 
 from .lexicon import CATEGORY_NAMES_ZH
 
@@ -59,57 +63,81 @@ def _highlight(text: str, evidence: list[dict]) -> str:
     return "".join(out)
 
 
-def call_entry(report: dict, turns: list[dict], agent: str) -> dict:
-    """What the page needs of one flagged call: its violations and the turns around them."""
+def call_section(report: dict, turns: list[dict], agent: str) -> tuple[str, set[str]]:
+    """One flagged call as HTML: its violating turns with the turns around them (and its categories).
+
+    Built where the call is judged (a scan worker), so the parent only appends it to the page.
+    """
     show: set[int] = set()
     for v in report["violations"]:
         show.update(range(max(0, v["turn"] - CONTEXT), min(len(turns), v["turn"] + CONTEXT + 1)))
-    return {
-        "conversation_id": report["conversation_id"], "agent": agent, "score": report["score"], "passed": report["passed"],
-        "violations": report["violations"],
-        "turns": [{"i": i, "speaker": turns[i].get("speaker", ""), "start": turns[i].get("start"), "text": turns[i].get("text", "")}
-                  for i in sorted(show)],
-    }
-
-
-def render(calls: list[dict], summary: dict, versions: dict) -> str:
-    cats = sorted({lab for c in calls for v in c["violations"] for lab in v["labels"]})
-    agents = sorted({c["agent"] for c in calls if c["agent"]})
+    by_turn = {v["turn"]: v for v in report["violations"]}
+    cats = {lab for v in report["violations"] for lab in v["labels"]}
+    verdict = "<span class='pass'>pass</span>" if report["passed"] else "<span class='fail'>fail</span>"
     parts = [
-        "<!DOCTYPE html><html lang='zh'><head><meta charset='utf-8'>",
-        "<title>jiyu 忌语 QA report</title>",
-        f"<style>{STYLE}</style></head><body>",
-        "<h1>jiyu 忌语 QA report</h1>",
-        f"<p class='meta'>{summary['scored']} records scored, {summary['flagged']} flagged, {summary['skipped']} skipped · "
-        f"lexicon {html.escape(str(versions.get('lexicon_version')))} · model {html.escape(str(versions.get('model_version')))}</p>",
-        "<div class='filters'>Category <select id='cat'><option value=''>all</option>",
-        *[f"<option value='{c}'>{c} {CATEGORY_NAMES_ZH.get(c, '')}</option>" for c in cats],
-        "</select> Agent <select id='agent'><option value=''>all</option>",
-        *[f"<option value='{html.escape(a)}'>{html.escape(a)}</option>" for a in agents],
-        f"</select> · showing <span id='shown'>{len(calls)}</span> of {len(calls)} flagged calls</div>",
+        f"<section class='call' data-cats='{' '.join(sorted(cats))}' data-agent='{html.escape(agent)}'>"
+        f"<h2>{html.escape(str(report['conversation_id']))} · agent {html.escape(agent or '—')} · score {report['score']:g} {verdict}</h2>"
     ]
-    for c in calls:
-        by_turn = {v["turn"]: v for v in c["violations"]}
-        call_cats = " ".join(sorted({lab for v in c["violations"] for lab in v["labels"]}))
-        verdict = "<span class='pass'>pass</span>" if c["passed"] else "<span class='fail'>fail</span>"
+    last = None
+    for i in sorted(show):
+        t = turns[i]
+        if last is not None and i != last + 1:
+            parts.append("<div class='turn'>…</div>")
+        last = i
+        v = by_turn.get(i)
+        text = _highlight(t.get("text", ""), v["evidence"]) if v else html.escape(t.get("text", ""))
+        tags = "".join(f"<span class='tag'>{lab}</span>" for lab in v["labels"]) + f"<span class='tag'>{v['decision']}</span>" if v else ""
         parts.append(
-            f"<section class='call' data-cats='{call_cats}' data-agent='{html.escape(c['agent'])}'>"
-            f"<h2>{html.escape(str(c['conversation_id']))} · agent {html.escape(c['agent'] or '—')} · score {c['score']:g} {verdict}</h2>"
+            f"<div class='turn{' flag' if v else ''}' data-turn='{i}'><span class='t'>{_fmt_time(t.get('start'))}</span>"
+            f"<span class='who'>{html.escape(str(t.get('speaker', '')))}</span> {text}{tags}</div>"
         )
-        last = None
-        for t in c["turns"]:
-            if last is not None and t["i"] != last + 1:
-                parts.append("<div class='turn'>…</div>")
-            last = t["i"]
-            v = by_turn.get(t["i"])
-            text = _highlight(t["text"], v["evidence"]) if v else html.escape(t["text"])
-            tags = "".join(f"<span class='tag'>{lab}</span>" for lab in v["labels"]) + f"<span class='tag'>{v['decision']}</span>" if v else ""
-            parts.append(
-                f"<div class='turn{' flag' if v else ''}' data-turn='{t['i']}'><span class='t'>{_fmt_time(t['start'])}</span>"
-                f"<span class='who'>{html.escape(str(t['speaker']))}</span> {text}{tags}</div>"
-            )
-        parts.append("</section>")
-    parts.append(f"<script>{SCRIPT}</script>")
-    parts.append(f"<script type='application/json' id='jiyu-summary'>{html.escape(json.dumps(summary, ensure_ascii=False))}</script>")
-    parts.append("</body></html>")
-    return "\n".join(parts)
+    parts.append("</section>")
+    return "\n".join(parts), cats
+
+
+class HtmlReport:
+    """The page, written as calls arrive: sections go to a temporary file, so memory stays flat
+    however many calls are flagged; `close` writes the head (counts and filters are known only
+    at the end), copies the sections after it, and moves the finished page into place."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.sections = tempfile.TemporaryFile("w+", encoding="utf-8")
+        self.cats: set[str] = set()
+        self.agents: set[str] = set()
+        self.count = 0
+
+    def add(self, section: str, cats: set[str], agent: str) -> None:
+        self.sections.write(section + "\n")
+        self.cats |= cats
+        if agent:
+            self.agents.add(agent)
+        self.count += 1
+
+    def close(self, summary: dict, versions: dict) -> None:
+        head = [
+            "<!DOCTYPE html><html lang='zh'><head><meta charset='utf-8'>",
+            "<title>jiyu 忌语 QA report</title>",
+            f"<style>{STYLE}</style></head><body>",
+            "<h1>jiyu 忌语 QA report</h1>",
+            f"<p class='meta'>{summary['scored']} records scored, {summary['flagged']} flagged, {summary['skipped']} skipped · "
+            f"lexicon {html.escape(str(versions.get('lexicon_version')))} · model {html.escape(str(versions.get('model_version')))}</p>",
+            "<div class='filters'>Category <select id='cat'><option value=''>all</option>",
+            *[f"<option value='{c}'>{c} {CATEGORY_NAMES_ZH.get(c, '')}</option>" for c in sorted(self.cats)],
+            "</select> Agent <select id='agent'><option value=''>all</option>",
+            *[f"<option value='{html.escape(a)}'>{html.escape(a)}</option>" for a in sorted(self.agents)],
+            f"</select> · showing <span id='shown'>{self.count}</span> of {self.count} flagged calls</div>",
+        ]
+        tail = [
+            f"<script>{SCRIPT}</script>",
+            f"<script type='application/json' id='jiyu-summary'>{html.escape(json.dumps(summary, ensure_ascii=False))}</script>",
+            "</body></html>",
+        ]
+        partial = self.path.with_name(self.path.name + ".partial")
+        with open(partial, "w", encoding="utf-8") as out:
+            out.write("\n".join(head) + "\n")
+            self.sections.seek(0)
+            shutil.copyfileobj(self.sections, out)
+            out.write("\n".join(tail))
+        os.replace(partial, self.path)  # a crash never leaves half a page under the report's name
+        self.sections.close()

@@ -162,7 +162,7 @@ class Outcome:
     flagged: bool = False
     first_labels: list[str] = field(default_factory=list)
     call: dict | None = None  # agent, score, passed, violations, reviews (conversations only)
-    html: dict | None = None  # a flagged call's entry in the HTML report, when one is asked for
+    html: tuple[str, set[str]] | None = None  # a flagged call's HTML section and categories, when asked for
     resumed: bool = False  # already in the output of an earlier run (--resume)
 
 
@@ -242,7 +242,7 @@ def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
             call={"agent": agent, "score": report.score, "passed": report.passed,
                   "violations": sum(v.verdict.decision == "violation" for v in report.violations),
                   "reviews": sum(v.verdict.decision == "review" for v in report.violations)},
-            html=report_html.call_entry(as_dict, r.data["turns"], agent) if conf["html"] and report.flagged else None,
+            html=report_html.call_section(as_dict, r.data["turns"], agent) if conf["html"] and report.flagged else None,
         ))
     return items[-1].line, out
 
@@ -261,7 +261,7 @@ def run(detector, opts, progress) -> Summary:  # noqa: ANN001
     errors = LineWriter(opts.errors, resume=opts.resume) if opts.errors else None
     vcsv = LineWriter(opts.violations_csv, resume=opts.resume, header=csv_line(list(VIOLATION_COLUMNS)), bom=True) if opts.violations_csv else None
     summary = Summary()
-    flagged_calls: list[dict] = []  # kept for the HTML report only: flagged calls, their context turns
+    page = report_html.HtmlReport(opts.html) if opts.html else None
     _DETECTOR, _DONE = detector, done
     pool = multiprocessing.get_context("fork").Pool(opts.workers) if opts.workers > 1 else None
 
@@ -292,7 +292,7 @@ def run(detector, opts, progress) -> Summary:  # noqa: ANN001
                     out.write(o.line)
                     summary.add(o)
                     if o.html is not None:
-                        flagged_calls.append(o.html)
+                        page.add(*o.html, o.call["agent"])
                 bar.update(last_line)
             bar.close()
     finally:
@@ -303,6 +303,6 @@ def run(detector, opts, progress) -> Summary:  # noqa: ANN001
                 w.close()
     if opts.summary:
         Path(opts.summary).write_text(json.dumps(summary.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
-    if opts.html:
-        Path(opts.html).write_text(report_html.render(flagged_calls, summary.to_dict(), conf["versions"]), encoding="utf-8")
+    if page:
+        page.close(summary.to_dict(), conf["versions"])
     return summary

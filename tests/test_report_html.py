@@ -60,6 +60,7 @@ def test_when_report_written_then_every_flagged_call_and_evidence_span_is_on_the
     assert sorted((cls, text) for cls, _, text in page.marks) == sorted(spans)
     assert all("severity" in title for _, title, _ in page.marks)
     assert page.external == []  # self-contained: no external assets
+    assert not list(path.parent.glob("*.partial"))  # the page is moved into place whole
     assert {"", *{lab for r in flagged for v in r["violations"] for lab in v["labels"]}} <= set(page.options)
 
 
