@@ -10,7 +10,7 @@ from typing import Any
 from .conversation import parse_conversation, role_of
 from .lexicon import Lexicon, LexiconError
 from .lexicon_check import compiled_problems
-from .matcher import Matcher
+from .matcher import Matcher, read_back_spans
 from .normalise import MARKERS, Normalised, fold, normalise
 from .pinyin import PinyinTable
 from .scorer import MODES, check_mode, decide, evidence_score, tone_score
@@ -108,7 +108,7 @@ class Detector:
                 )
             )
         if self.tone is not None and norm.text:
-            out += self._tone_evidence(norm, innocent, mode or self.mode)
+            out += self._tone_evidence(norm, innocent + read_back_spans(norm.text), mode or self.mode)
         return out
 
     def _tone_evidence(self, norm: Normalised, innocent: list[tuple[int, int]], mode: str) -> list[Evidence]:

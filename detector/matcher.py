@@ -39,6 +39,13 @@ _EXAMPLE_CUE = re.compile("(?:像|比如|例如|诸如|类似)")
 _SUCH_WORDS_LATER = re.compile(_SUCH_WORDS)
 _REPORTED_BEFORE = re.compile("[您你](?:刚才|是)?(?:说|讲|反映|提到|的意思是)|跟[您你](?:说|讲)")
 _CONFIRM_AFTER = re.compile("^[^。!?]{0,8}?(?:对吧|是吧|对吗|是吗|对不对|是不是)")
+# An agent reading the customer's words back for confirmation (您的意思是 … 对吗？ / 我理解的是，
+# 您觉得 … 对吧): what lies between the cue and the closing question is the customer's, whatever it
+# says (guidelines rule 5), so neither the lexicon nor the classifier holds it against the agent.
+# Only the polite 您 opens the frame: "你是说…是吧" is as often a retort as a read-back.
+_READ_BACK_CUE = re.compile("您(?:刚才)?(?:是)?(?:说|讲|反映|提到|觉得|认为|的意思是)|我理解的是|我?跟您(?:再)?确认一下")
+_READ_BACK_TAG = re.compile("(?:对吧|是吧|对吗|是吗|对不对|是不是|没错吧)[ 。!?]*$")
+_SENTENCES = re.compile("[^。!?]+[。!?]*")
 _QUOTES = {"“": "”", "‘": "’", "「": "」", "『": "』", '"': '"', "'": "'"}
 MIN_PINYIN_SYLLABLES = 3
 
@@ -137,11 +144,13 @@ class Matcher:
         if not candidates:
             return []
         kept = []
+        read_back = read_back_spans(text)
         for h in candidates:
             if (
                 (use_allowlist and any(_covers(a, b, h) for a, b in allowed))
                 or self._vetoed(text, h)
                 or _is_mention(norm, h)
+                or any(_covers(a, b, h) for a, b in read_back)
             ):
                 if innocent is not None:
                     innocent.append((h.start, h.end))
@@ -215,6 +224,19 @@ def _covers(a: int, b: int, hit: Hit) -> bool:
     if a <= hit.start and hit.end <= b:
         return True
     return hit.anchor is not None and a <= hit.anchor[0] and hit.anchor[1] <= b
+
+
+def read_back_spans(text: str) -> list[tuple[int, int]]:
+    """Normalised spans an agent reads back to the customer for confirmation (see _READ_BACK_CUE)."""
+    if "您" not in text and "我理解" not in text:
+        return []
+    out = []
+    for m in _SENTENCES.finditer(text):
+        tag = _READ_BACK_TAG.search(m.group())
+        cue = tag and _READ_BACK_CUE.search(m.group(), 0, tag.start())
+        if cue and cue.end() < tag.start():
+            out.append((m.start() + cue.start(), m.start() + tag.end()))  # the frame too: 您说…是吧 alone is no rudeness
+    return out
 
 
 def _is_mention(norm: Normalised, hit: Hit) -> bool:

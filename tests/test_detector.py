@@ -123,3 +123,19 @@ def test_when_cache_on_then_verdicts_match_uncached_per_mode(detector):
     assert info.currsize == 6 and info.hits >= 12  # 3 short texts x 2 modes; the long one is never kept
     with pytest.raises(TypeError):
         cached.check(123)
+
+
+@pytest.mark.parametrize("text", [
+    "嗯 您的意思是 那个师傅说您 老糊涂了 门禁卡都不会刷 是吧",
+    "我理解的是，您觉得我们客服都是骗子，一直在糊弄您，对吗？",
+    "我跟您确认一下，您觉得快递员态度太差，还把您的包裹扔在门口，是吗？",
+])
+def test_when_agent_reads_the_customers_words_back_then_nothing_is_held_against_the_agent(detector, text):
+    v = detector.check(text)
+    assert not v.flagged, [(e.source, e.text) for e in v.evidence]
+
+
+def test_when_a_retort_follows_the_read_back_then_the_retort_is_still_flagged(detector):
+    v = detector.check("您是说我态度不好对吧？你爱投诉就投诉去")
+    assert v.flagged and all("态度不好" not in e.text for e in v.evidence if e.source != "classifier")
+    assert any("投诉" in e.text for e in v.evidence)
