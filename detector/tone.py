@@ -36,6 +36,7 @@ REBUILD = "rebuild it with `jiyu train` (see models/MODEL_CARD.md)"
 INFERENCE_FILES = ("tone.npz", "tone-vocab.json")
 MIN_SENTENCE = 4
 _UNIT = re.compile("[^。!?]+")
+_TONELESS = re.compile(r"[\s。!?,、嗯啊呃唔]|那个")
 
 
 class ModelError(RuntimeError):
@@ -186,7 +187,14 @@ class ToneModel:
         Training chooses thresholds on exactly this quantity (`utterance_proba`).
         """
         units = sentence_units(folded)
-        return units, np.array([self.proba_folded(without(folded, a, b, hidden)) for a, b in units])
+        return units, np.array([self._unit_proba(without(folded, a, b, hidden)) for a, b in units])
+
+    def _unit_proba(self, left: str) -> np.ndarray:
+        # A sentence with (almost) nothing left once the innocent parts are cut out says nothing
+        # about tone; judged anyway, a lone 我 or 那个 can read as curt.
+        if len(_TONELESS.sub("", left)) < 2:
+            return np.zeros(len(self.categories))
+        return self.proba_folded(left)
 
     def utterance_proba(self, text: str) -> np.ndarray:
         return self.sentence_probs(fold(text))[1].max(axis=0)

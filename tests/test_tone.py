@@ -139,3 +139,12 @@ def test_when_sklearn_version_differs_then_fitted_model_is_refused_with_the_way_
     monkeypatch.setattr(sklearn, "__version__", "0.0.1")
     with pytest.raises(ModelError, match=r"fitted with scikit-learn 1\.9\.1, this is 0\.0\.1: install scikit-learn==1\.9\.1 or rebuild"):
         load_fitted()
+
+
+@pytest.mark.parametrize("left", ["", "我", "嗯 那个 我", "。"])
+def test_when_almost_nothing_is_left_of_a_sentence_then_the_classifier_does_not_judge_it(tone, left):
+    _, probs = tone.sentence_probs(fold(left))
+    assert probs.max() == 0.0
+    _, probs = tone.sentence_probs(fold("我跟你说清楚点，别再问了"), hidden=[(1, 12)])  # only 我 left
+    assert probs.max() == 0.0
+    assert tone.sentence_probs(fold("别再问了"))[1].max() > 0.5  # what is left is still judged
