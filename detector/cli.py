@@ -232,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--columns", help="turns-csv header names, e.g. conversation_id=call_id,speaker=role,text=content")
     p.add_argument("--encoding", default="auto", help="transcript files: auto (UTF-8, BOM, else GB18030), or a codec name")
     p.add_argument("--agent-speakers", nargs="+", default=[], metavar="NAME", help="extra speaker names that are agents (e.g. spk0, 工号1024)")
+    p.add_argument("--agent-channel", metavar="N", help="dual-channel ASR JSON: channel N is the agent, every other channel the customer")
     p.add_argument("--agent-field", default="agent_id", help="conversation field naming the agent, for the per-agent summary")
     p.add_argument("--score-sheet", metavar="YAML", help="QA score sheet (default: detector/scoresheets/default.yaml)")
     p.add_argument("--violations-csv", metavar="FILE", help="one row per violation (UTF-8 with BOM, opens in Excel)")

@@ -64,7 +64,7 @@ def records(path: Path, fmt: str, opts) -> Iterator:  # noqa: ANN001
     if fmt in ("srt", "vtt"):
         return transcripts.read_subtitles(path, opts.encoding)
     if fmt == "asr-json":
-        return transcripts.read_asr_json(path, opts.encoding)
+        return transcripts.read_asr_json(path, opts.encoding, opts.agent_channel)
     if fmt == "transcript":
         return transcripts.read_transcript(path, opts.encoding)
     return inputs.read_text(path)

@@ -7,9 +7,13 @@ text], plus any other fields) or `BadRecord` naming the file, line and problem. 
   (`columns=` maps other header names; rows of one conversation must be contiguous);
 - `srt`, `vtt`: subtitles, one file = one conversation (id = file name); the speaker comes from
   `<v Name>` (WebVTT) or a `坐席：` / `客户:` / `Agent:` prefix;
-- `asr-json`: Whisper (`{"segments": [{start, end, text, speaker?}]}`) and FunASR / Paraformer
-  (`[{"key", "sentence_info": [{start, end (ms), text, spk}]}]`); FunASR speakers become
-  `spk0`, `spk1`, ... (tell jiyu which is the agent with `--agent-speakers spk0`);
+- `asr-json`: Whisper (`{"segments": [{start, end, text, speaker?}]}`), FunASR / Paraformer
+  (`[{"key", "sentence_info": [{start, end (ms), text, spk}]}]`) and AssemblyAI sentences
+  (`{"id", "sentences": [{start, end (ms), text, speaker?, channel?}]}`). FunASR speakers become
+  `spk0`, `spk1`, ... (tell jiyu which is the agent with `--agent-speakers spk0`). Dual-channel
+  recordings (agent on one channel, customer on the other, `channel` per sentence) become
+  `ch1`, `ch2`, ...; with `agent_channel` set, that channel is the agent and every other the
+  customer;
 - `transcript`: plain text, one turn per line, `坐席：...` / `客户：...` prefixes.
 
 Text files are UTF-8 (with or without BOM) or GB18030/GBK, detected, or as `encoding=` says.
@@ -143,8 +147,8 @@ def read_transcript(path: Path, encoding: str = "auto") -> Iterator[Record | Bad
     yield from _one(path, {"conversation_id": path.stem, "turns": turns})
 
 
-def read_asr_json(path: Path, encoding: str = "auto") -> Iterator[Record | BadRecord]:
-    """Whisper `segments` or FunASR/Paraformer `sentence_info` output."""
+def read_asr_json(path: Path, encoding: str = "auto", agent_channel: str | None = None) -> Iterator[Record | BadRecord]:
+    """Whisper `segments`, FunASR/Paraformer `sentence_info` or AssemblyAI `sentences` output."""
     text, problem = _decoded(path, encoding)
     if problem:
         yield problem
@@ -159,18 +163,34 @@ def read_asr_json(path: Path, encoding: str = "auto") -> Iterator[Record | BadRe
         if not isinstance(item, dict):
             yield BadRecord(str(path), 1, f"item {n}: expected an object")
             continue
-        cid = str(item.get("key") or item.get("conversation_id") or (path.stem if len(items) == 1 else f"{path.stem}-{n}"))
+        cid = str(item.get("key") or item.get("conversation_id") or item.get("id")
+                  or (path.stem if len(items) == 1 else f"{path.stem}-{n}"))
         if "segments" in item:  # Whisper: seconds; speaker only if diarised
             turns = [{"speaker": str(s.get("speaker", "unknown")), "start": s.get("start"), "end": s.get("end"),
                       "text": str(s.get("text", "")).strip()} for s in item["segments"]]
         elif "sentence_info" in item:  # FunASR: milliseconds, spk as an integer
-            turns = [{"speaker": f"spk{s.get('spk', 0)}", "start": s["start"] / 1000 if s.get("start") is not None else None,
-                      "end": s["end"] / 1000 if s.get("end") is not None else None, "text": str(s.get("text", "")).strip()}
-                     for s in item["sentence_info"]]
+            turns = [{"speaker": f"spk{s.get('spk', 0)}", "start": _ms(s.get("start")), "end": _ms(s.get("end")),
+                      "text": str(s.get("text", "")).strip()} for s in item["sentence_info"]]
+        elif "sentences" in item:  # AssemblyAI: milliseconds; channel (dual-channel audio) or speaker (diarised)
+            turns = [{"speaker": _channel_speaker(s, agent_channel), "start": _ms(s.get("start")), "end": _ms(s.get("end")),
+                      "text": str(s.get("text", "")).strip()} for s in item["sentences"]]
         else:
-            yield BadRecord(str(path), 1, f"item {n}: neither Whisper 'segments' nor FunASR 'sentence_info'")
+            yield BadRecord(str(path), 1, f"item {n}: none of Whisper 'segments', FunASR 'sentence_info', AssemblyAI 'sentences'")
             continue
         yield from _one(path, {"conversation_id": cid, "turns": [t for t in turns if t["text"]]})
+
+
+def _ms(t: float | None) -> float | None:
+    return t / 1000 if t is not None else None
+
+
+def _channel_speaker(s: dict, agent_channel: str | None) -> str:
+    channel = s.get("channel")
+    if channel is None:
+        return str(s.get("speaker") or "unknown")
+    if agent_channel is None:
+        return f"ch{channel}"
+    return "agent" if str(channel) == agent_channel else "customer"
 
 
 def read_turns_csv(path: Path, columns: dict[str, str] | None = None, encoding: str = "auto") -> Iterator[Record | BadRecord]:

@@ -54,6 +54,9 @@ def test_when_turns_csv_with_other_column_names_then_mapped_grouped_and_ordered(
     ("whisper.json", [], [(2, "agent")]),
     ("funasr.json", ["--agent-speakers", "spk0"], [(2, "spk0")]),
     ("funasr.json", [], []),  # without saying which speaker is the agent, nobody is judged
+    ("assemblyai_dual.json", ["--agent-channel", "1"], [(4, "agent")]),  # the customer's 破服务 on channel 2 is not judged
+    ("assemblyai_dual.json", ["--agent-speakers", "ch1"], [(4, "ch1")]),
+    ("assemblyai_dual.json", [], []),
 ])
 def test_when_asr_json_scanned_then_segments_become_turns(name, agent_args, expect):
     (report,), _ = scan(str(FIX / name), *agent_args)
