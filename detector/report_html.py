@@ -10,8 +10,6 @@ from __future__ import annotations
 import html
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
 from .lexicon import CATEGORY_NAMES_ZH
@@ -75,7 +73,8 @@ def call_section(report: dict, turns: list[dict], agent: str) -> tuple[str, set[
     cats = {lab for v in report["violations"] for lab in v["labels"]}
     verdict = "<span class='pass'>pass</span>" if report["passed"] else "<span class='fail'>fail</span>"
     parts = [
-        f"<section class='call' data-cats='{' '.join(sorted(cats))}' data-agent='{html.escape(agent)}'>"
+        f"<section class='call' data-id='{html.escape(str(report['conversation_id']))}' data-cats='{' '.join(sorted(cats))}'"
+        f" data-agent='{html.escape(agent)}'>"
         f"<h2>{html.escape(str(report['conversation_id']))} · agent {html.escape(agent or '—')} · score {report['score']:g} {verdict}</h2>"
     ]
     last = None
@@ -96,37 +95,53 @@ def call_section(report: dict, turns: list[dict], agent: str) -> tuple[str, set[
 
 
 class HtmlReport:
-    """The page, written as calls arrive: sections go to a temporary file, so memory stays flat
-    however many calls are flagged; `close` writes the head (counts and filters are known only
-    at the end), copies the sections after it, and moves the finished page into place."""
+    """The page, written as calls arrive, so memory stays flat however many calls are flagged.
 
-    def __init__(self, path: str | Path) -> None:
+    Sections go to `REPORT.html.parts` (one JSON line per call, whole-line writes like the other
+    outputs); `close` writes the head (counts and filters are known only at the end), copies the
+    sections after it, moves the finished page into place and removes the parts file. With
+    `--resume`, the parts of the calls already in the output are kept, so the page still shows
+    every flagged call once.
+    """
+
+    def __init__(self, path: str | Path, resume: bool = False, done: set[str] = frozenset()) -> None:
         self.path = Path(path)
-        self.sections = tempfile.TemporaryFile("w+", encoding="utf-8")
-        self.cats: set[str] = set()
-        self.agents: set[str] = set()
-        self.count = 0
+        self.parts_path = self.path.with_name(self.path.name + ".parts")
+        kept = []
+        if resume and self.parts_path.exists():
+            with open(self.parts_path, encoding="utf-8") as f:
+                kept = [line for line in f if line.endswith("\n") and json.loads(line)["id"] in done]
+        self.parts = open(self.parts_path, "w", encoding="utf-8")
+        self.parts.writelines(kept)
+        self.parts.flush()
 
-    def add(self, section: str, cats: set[str], agent: str) -> None:
-        self.sections.write(section + "\n")
-        self.cats |= cats
-        if agent:
-            self.agents.add(agent)
-        self.count += 1
+    def add(self, conversation_id: str, section: str, cats: set[str], agent: str) -> None:
+        line = json.dumps({"id": conversation_id, "agent": agent, "cats": sorted(cats), "html": section}, ensure_ascii=False)
+        self.parts.write(line + "\n")
+        self.parts.flush()
 
     def close(self, summary: dict, versions: dict) -> None:
+        self.parts.close()
+        cats, agents, count = set(), set(), 0
+        with open(self.parts_path, encoding="utf-8") as f:
+            for line in f:
+                part = json.loads(line)
+                cats.update(part["cats"])
+                agents.add(part["agent"])
+                count += 1
         head = [
             "<!DOCTYPE html><html lang='zh'><head><meta charset='utf-8'>",
             "<title>jiyu 忌语 QA report</title>",
             f"<style>{STYLE}</style></head><body>",
             "<h1>jiyu 忌语 QA report</h1>",
-            f"<p class='meta'>{summary['scored']} records scored, {summary['flagged']} flagged, {summary['skipped']} skipped · "
+            f"<p class='meta'>{summary['scored']} records scored, {summary['flagged']} flagged, {summary['skipped']} skipped"
+            + (f", {summary['resumed']} from an earlier run" if summary.get("resumed") else "") + " · "
             f"lexicon {html.escape(str(versions.get('lexicon_version')))} · model {html.escape(str(versions.get('model_version')))}</p>",
             "<div class='filters'>Category <select id='cat'><option value=''>all</option>",
-            *[f"<option value='{c}'>{c} {CATEGORY_NAMES_ZH.get(c, '')}</option>" for c in sorted(self.cats)],
+            *[f"<option value='{c}'>{c} {CATEGORY_NAMES_ZH.get(c, '')}</option>" for c in sorted(cats)],
             "</select> Agent <select id='agent'><option value=''>all</option>",
-            *[f"<option value='{html.escape(a)}'>{html.escape(a)}</option>" for a in sorted(self.agents)],
-            f"</select> · showing <span id='shown'>{self.count}</span> of {self.count} flagged calls</div>",
+            *[f"<option value='{html.escape(a)}'>{html.escape(a)}</option>" for a in sorted(agents - {""})],
+            f"</select> · showing <span id='shown'>{count}</span> of {count} flagged calls</div>",
         ]
         tail = [
             f"<script>{SCRIPT}</script>",
@@ -134,10 +149,10 @@ class HtmlReport:
             "</body></html>",
         ]
         partial = self.path.with_name(self.path.name + ".partial")
-        with open(partial, "w", encoding="utf-8") as out:
+        with open(partial, "w", encoding="utf-8") as out, open(self.parts_path, encoding="utf-8") as parts:
             out.write("\n".join(head) + "\n")
-            self.sections.seek(0)
-            shutil.copyfileobj(self.sections, out)
+            for line in parts:  # streamed: one call's section at a time
+                out.write(json.loads(line)["html"] + "\n")
             out.write("\n".join(tail))
         os.replace(partial, self.path)  # a crash never leaves half a page under the report's name
-        self.sections.close()
+        self.parts_path.unlink()

@@ -162,7 +162,7 @@ class Outcome:
     flagged: bool = False
     first_labels: list[str] = field(default_factory=list)
     call: dict | None = None  # agent, score, passed, violations, reviews (conversations only)
-    html: tuple[str, set[str]] | None = None  # a flagged call's HTML section and categories, when asked for
+    html: tuple[str, str, set[str]] | None = None  # a flagged call's id, HTML section and categories, when asked for
     resumed: bool = False  # already in the output of an earlier run (--resume)
 
 
@@ -242,7 +242,7 @@ def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
             call={"agent": agent, "score": report.score, "passed": report.passed,
                   "violations": sum(v.verdict.decision == "violation" for v in report.violations),
                   "reviews": sum(v.verdict.decision == "review" for v in report.violations)},
-            html=report_html.call_section(as_dict, r.data["turns"], agent) if conf["html"] and report.flagged else None,
+            html=(report.conversation_id, *report_html.call_section(as_dict, r.data["turns"], agent)) if conf["html"] and report.flagged else None,
         ))
     return items[-1].line, out
 
@@ -261,7 +261,7 @@ def run(detector, opts, progress) -> Summary:  # noqa: ANN001
     errors = LineWriter(opts.errors, resume=opts.resume) if opts.errors else None
     vcsv = LineWriter(opts.violations_csv, resume=opts.resume, header=csv_line(list(VIOLATION_COLUMNS)), bom=True) if opts.violations_csv else None
     summary = Summary()
-    page = report_html.HtmlReport(opts.html) if opts.html else None
+    page = report_html.HtmlReport(opts.html, resume=opts.resume, done=done) if opts.html else None
     _DETECTOR, _DONE = detector, done
     pool = multiprocessing.get_context("fork").Pool(opts.workers) if opts.workers > 1 else None
 
@@ -286,13 +286,15 @@ def run(detector, opts, progress) -> Summary:  # noqa: ANN001
                         if errors:
                             errors.write(json.dumps(o.error.to_dict(), ensure_ascii=False))
                         continue
+                    # the output line last: a call it holds is never judged again by --resume,
+                    # so its CSV rows and report section must already be on disk
                     if vcsv:
                         for row in o.csv_lines:
                             vcsv.write(row)
-                    out.write(o.line)
-                    summary.add(o)
                     if o.html is not None:
                         page.add(*o.html, o.call["agent"])
+                    out.write(o.line)
+                    summary.add(o)
                 bar.update(last_line)
             bar.close()
     finally:

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import os
 import signal
 import subprocess
@@ -119,7 +120,9 @@ def test_when_run_is_killed_and_resumed_then_every_conversation_is_written_exact
             turns = [{"speaker": "customer", "start": 0, "end": 1, "text": "请问在吗"},
                      {"speaker": "agent", "start": 1, "end": 2, "text": texts[i % 4]}]
             f.write(json.dumps({"conversation_id": f"c{i}", "turns": turns}, ensure_ascii=False) + "\n")
-    args = [sys.executable, "-m", "detector.cli", "scan", "--no-classifier", str(src), "-o", str(out), "--violations-csv", str(vcsv)]
+    html = tmp_path / "report.html"
+    args = [sys.executable, "-m", "detector.cli", "scan", "--no-classifier", str(src), "-o", str(out), "--violations-csv", str(vcsv),
+            "--html", str(html)]
     proc = subprocess.Popen(args, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 20_000):
@@ -136,6 +139,9 @@ def test_when_run_is_killed_and_resumed_then_every_conversation_is_written_exact
     rows = list(csv.DictReader(vcsv.read_text(encoding="utf-8-sig").splitlines()))
     assert len(rows) == 3000 and len({r["conversation_id"] for r in rows}) == 3000
     assert f"{partial} already done" in r.stderr or "already done" in r.stderr
+    sections = re.findall(r"<section class='call' data-id='(c\d+)'", html.read_text(encoding="utf-8"))
+    assert sorted(sections, key=lambda x: int(x[1:])) == sorted({r["conversation_id"] for r in rows}, key=lambda x: int(x[1:]))
+    assert len(sections) == 3000 and not (tmp_path / "report.html.parts").exists()
 
 
 def test_when_two_workers_scan_then_output_is_identical_and_in_input_order(tmp_path):
