@@ -7,6 +7,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .conversation import parse_conversation, role_of
 from .lexicon import Lexicon, LexiconError
 from .lexicon_check import compiled_problems
@@ -29,6 +31,21 @@ def _trim_marks(folded: str, a: int, b: int) -> tuple[int, int]:
     while b > a + 1 and folded[b - 1] in MARKERS:
         b -= 1
     return a, b
+
+
+def _largest_below(thresholds: dict, mode: str) -> float:
+    """The largest p (to float precision) with tone_score(p) under the mode's review score."""
+    floor = MODES[mode].review
+    lo, hi = 0.0, 1.0
+    if tone_score(hi, thresholds, mode) < floor:
+        return hi
+    for _ in range(100):  # tone_score is non-decreasing in p: bisect its step to the floor
+        mid = (lo + hi) / 2
+        if tone_score(mid, thresholds, mode) >= floor:
+            hi = mid
+        else:
+            lo = mid
+    return lo
 
 
 @lru_cache(maxsize=1)
@@ -69,6 +86,11 @@ class Detector:
             raise LexiconError(problems)
         # `tone`: an already-loaded model to share (a lexicon reload need not reload the model)
         self.tone = (tone or ToneModel.load(model_dir or MODEL_DIR)) if classifier else None
+        # per mode and category, the largest probability whose evidence score is still under the
+        # mode's review score: anything at or below it can never become classifier evidence
+        self._below = {
+            m: np.array([_largest_below(self.tone.thresholds[m][c], m) for c in self.tone.categories]) for m in MODES
+        } if self.tone else {}
         # lru_cache is C code and thread-safe; verdicts are frozen, so sharing one is safe
         self._cached = lru_cache(maxsize=cache_size)(self._judge) if cache_size > 0 else None
 
@@ -118,10 +140,15 @@ class Detector:
         classifier sees the text, so it cannot bring those words back as evidence.
         """
         tone = self.tone
-        units, per_sentence = tone.sentence_probs(norm.text, innocent)
-        probs = per_sentence.max(axis=0)
         thresholds = tone.thresholds[mode]
         floor = MODES[mode].review
+        below = self._below[mode]
+        # a sentence whose upper bound stays under every cut cannot matter: it is skipped
+        # without segmenting, and the verdict is the same
+        units, per_sentence = tone.sentence_probs(norm.text, innocent, lambda p: bool((p > below).any()))
+        probs = per_sentence.max(axis=0)
+        if not (probs > below).any():
+            return []
         scores = {c: tone_score(float(p), thresholds[c], mode) for c, p in zip(tone.categories, probs)}
         strong = [c for c, sc in scores.items() if sc >= floor]
         if not strong:
@@ -169,25 +196,26 @@ class Detector:
         sheet = score_sheet or _default_sheet()
         conv = parse_conversation(conversation)
         extra_agents = {a.strip().casefold() for a in agent_speakers}
-        turn_roles = [role_of(t.speaker, extra_agents) for t in conv.turns]
+        turns = conv["turns"]
+        turn_roles = [role_of(t["speaker"], extra_agents) for t in turns]
         wanted = {role_of(r) for r in roles}
         violations, deductions, fatal, judged = [], 0.0, False, 0
         last_customer = ""
-        for i, (turn, role) in enumerate(zip(conv.turns, turn_roles)):
+        for i, (turn, role) in enumerate(zip(turns, turn_roles)):
             if role in wanted:
                 judged += 1
-                verdict = decide(_not_repeated(self.evidence(turn.text, mode), last_customer), mode)
+                verdict = decide(_not_repeated(self.evidence(turn["text"], mode), last_customer), mode)
                 if verdict.flagged:
                     cost = sheet.turn_deduction(verdict)
                     deductions += cost
                     fatal = fatal or sheet.is_fatal(verdict)
-                    violations.append(TurnViolation(i, turn.speaker, turn.start, turn.end, verdict, cost))
+                    violations.append(TurnViolation(i, turn["speaker"], turn.get("start"), turn.get("end"), verdict, cost))
             if role == "customer":
-                last_customer = turn.text
+                last_customer = turn["text"]
         deductions = min(deductions, sheet.cap_per_call)
         score = max(0.0, sheet.start - deductions)
         return CallReport(
-            conversation_id=str(conv.conversation_id),
+            conversation_id=str(conv["conversation_id"]),
             violations=tuple(violations),
             score=score,
             deductions=deductions,
@@ -195,7 +223,7 @@ class Detector:
             passed=score >= sheet.pass_mark and not fatal,
             fatal=fatal,
             score_sheet=sheet.name,
-            extra=dict(conv.model_extra or {}),
+            extra={k: v for k, v in conv.items() if k not in ("conversation_id", "turns")},
         )
 
 

@@ -20,6 +20,7 @@ import hashlib
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -102,6 +103,8 @@ class ToneModel:
     _chars: ahocorasick.Automaton = field(init=False, repr=False)
     _words: dict = field(init=False, repr=False)
     _bigrams: dict = field(init=False, repr=False)
+    _surfaces: ahocorasick.Automaton = field(init=False, repr=False)
+    _surface_rows: np.ndarray = field(init=False, repr=False)
 
     @classmethod
     def load(cls, directory: str | Path = MODEL_DIR) -> ToneModel:
@@ -145,6 +148,66 @@ class ToneModel:
             elif kind == BIGRAM:
                 self._bigrams[body] = i
         self._chars.make_automaton()
+        self._build_bound()
+
+    def _build_bound(self) -> None:
+        # For `upper_proba`: every feature's surface string (a bigram a|b occurs as the substring
+        # ab), one Aho-Corasick scan for all of them, and per surface what its occurrences can
+        # contribute: the exact char n-gram weight·coefficients and squared weight, and for
+        # words and bigrams (which segmentation may or may not produce) the positive part only.
+        k = len(self.categories)
+        surface_of: dict[str, int] = {}
+        feature, surface, is_char = [], [], []
+        for f, i in self.vocab.items():
+            kind, body = f[:2], f[2:]
+            text = body.replace("|", "", 1) if kind == BIGRAM else body
+            feature.append(i)
+            surface.append(surface_of.setdefault(text, len(surface_of)))
+            is_char.append(kind == CHAR)
+        feature, surface, is_char = np.array(feature), np.array(surface), np.array(is_char)
+        idf = self.idf[feature]
+        rows = np.zeros((len(surface_of), 2 * k + 2))
+        contribution = idf[:, None] * np.where(is_char[:, None], self.coef[feature], np.maximum(self.coef[feature], 0.0))
+        np.add.at(rows, (surface[is_char], slice(0, k)), contribution[is_char])
+        np.add.at(rows, (surface[~is_char], slice(k, 2 * k)), contribution[~is_char])
+        np.add.at(rows, (surface, np.where(is_char, 2 * k, 2 * k + 1)), idf**2)
+        self._surfaces = ahocorasick.Automaton()
+        for text, n in surface_of.items():
+            self._surfaces.add_word(text, n)
+        self._surfaces.make_automaton()
+        self._surface_rows = rows
+
+    def upper_proba(self, folded: str) -> np.ndarray | None:
+        """An upper bound on `proba_folded(folded)` per category without segmenting, or None.
+
+        With x the tf-idf vector: char n-grams are counted exactly, so their part of x·coef and of
+        |x|² is exact; a word or bigram feature, if jieba produces it at all, has tf at most its
+        surface's occurrences and adds at most its positive coefficients to x·coef and at most
+        its square to |x|². So x·coef/|x| ≤ (A+B)/√C when A+B ≥ 0, and ≤ (A+B)/√(C+W) when
+        negative; calibration is increasing in the decision (every cal_a < 0, checked). The
+        detector skips the classifier for a sentence whose bound stays under every threshold:
+        the same verdict, without jieba. None when no bound is possible (no char n-gram known).
+        """
+        if not self._bound_ok:
+            return None
+        hits = Counter([n for _, n in self._surfaces.iter(prepare(folded))])
+        if not hits:
+            return None
+        idx = np.fromiter(hits.keys(), dtype=np.int64, count=len(hits))
+        w = 1.0 + np.log(np.fromiter(hits.values(), dtype=np.float64, count=len(hits)))
+        rows = self._surface_rows[idx]
+        k = len(self.categories)
+        sums = w @ rows[:, : 2 * k]
+        chars_sq, words_sq = (w * w) @ rows[:, 2 * k :]
+        if chars_sq <= 0.0:
+            return None
+        top = sums[:k] + sums[k:]
+        dec = np.where(top >= 0, top / np.sqrt(chars_sq), top / np.sqrt(chars_sq + words_sq)) + self.intercept
+        return 1.0 / (1.0 + np.exp(self.cal_a * dec + self.cal_b))
+
+    @property
+    def _bound_ok(self) -> bool:
+        return bool((self.cal_a < 0).all())
 
     def _counts(self, folded: str) -> Counter:
         text = prepare(folded)
@@ -179,21 +242,29 @@ class ToneModel:
         """Calibrated probability per category of a whole text, in `self.categories` order."""
         return self.proba_folded(fold(text))
 
-    def sentence_probs(self, folded: str, hidden: list[tuple[int, int]] = ()) -> tuple[list[tuple[int, int]], np.ndarray]:
+    def sentence_probs(
+        self, folded: str, hidden: list[tuple[int, int]] = (), matters: Callable[[np.ndarray], bool] | None = None,
+    ) -> tuple[list[tuple[int, int]], np.ndarray]:
         """Each sentence of normalised text scored on its own: (units, probs of shape (n, k)).
 
         `hidden` ranges (normalised coordinates) are cut out first. An utterance is as rude as
         its rudest sentence: one curt sentence among polite ones must not be averaged away.
         Training chooses thresholds on exactly this quantity (`utterance_proba`).
+        With `matters` (a test on probabilities: could these count?), a sentence whose
+        `upper_proba` fails it is not scored and reads as zeros: the caller ignores it either way.
         """
         units = sentence_units(folded)
-        return units, np.array([self._unit_proba(without(folded, a, b, hidden)) for a, b in units])
+        return units, np.array([self._unit_proba(without(folded, a, b, hidden), matters) for a, b in units])
 
-    def _unit_proba(self, left: str) -> np.ndarray:
+    def _unit_proba(self, left: str, matters: Callable[[np.ndarray], bool] | None = None) -> np.ndarray:
         # A sentence with (almost) nothing left once the innocent parts are cut out says nothing
         # about tone; judged anyway, a lone 我 or 那个 can read as curt.
         if len(_TONELESS.sub("", left)) < 2:
             return np.zeros(len(self.categories))
+        if matters is not None:
+            upper = self.upper_proba(left)
+            if upper is not None and not matters(upper):
+                return np.zeros(len(self.categories))
         return self.proba_folded(left)
 
     def utterance_proba(self, text: str) -> np.ndarray:

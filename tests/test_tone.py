@@ -84,7 +84,7 @@ class _Recorder:
         self.real, self.seen = real, []
         self.categories, self.thresholds, self.version = real.categories, real.thresholds, real.version
 
-    def sentence_probs(self, folded, hidden=()):
+    def sentence_probs(self, folded, hidden=(), matters=None):
         units = sentence_units(folded)
         self.seen += [without(folded, a, b, hidden) for a, b in units]
         return units, np.full((len(units), len(self.categories)), 0.999)
@@ -148,3 +148,27 @@ def test_when_almost_nothing_is_left_of_a_sentence_then_the_classifier_does_not_
     _, probs = tone.sentence_probs(fold("我跟你说清楚点，别再问了"), hidden=[(1, 12)])  # only 我 left
     assert probs.max() == 0.0
     assert tone.sentence_probs(fold("别再问了"))[1].max() > 0.5  # what is left is still judged
+
+
+def test_when_bounded_then_upper_proba_is_never_below_the_real_probability(tone):
+    rows = corpus.load()
+    splits = corpus.read_splits()
+    folded = [fold(r.text) for r in rows if splits[r.id] == "dev"]
+    checked = 0
+    for f in folded:
+        upper = tone.upper_proba(f)
+        if upper is not None:
+            assert (upper >= tone.proba_folded(f) - 1e-12).all(), f
+            checked += 1
+    assert checked > 0.9 * len(folded)
+
+
+def test_when_classifier_skips_bounded_sentences_then_verdicts_are_unchanged(tone, monkeypatch):
+    rows = corpus.load()
+    splits = corpus.read_splits()
+    texts = [r.text for r in rows if splits[r.id] == "dev"]
+    d = Detector(tone=tone)
+    bounded = {m: d.check_many(texts, m) for m in ("qa", "realtime")}
+    monkeypatch.setattr(ToneModel, "upper_proba", lambda self, folded: None)
+    for mode, verdicts in bounded.items():
+        assert d.check_many(texts, mode) == verdicts
