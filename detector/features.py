@@ -16,7 +16,7 @@ import logging
 import threading
 
 from .normalise import fold
-from .segment import FastCut
+from .segment import FastCut, tokenizer
 
 _lock = threading.Lock()
 CHAR_NGRAMS = (1, 2, 3)
@@ -34,10 +34,7 @@ class Featurizer:
                     import jieba
 
                     jieba.setLogLevel(logging.WARNING)
-                    tok = jieba.Tokenizer()
-                    tok.initialize()
-                    for w in self.user_words:
-                        tok.add_word(w)  # jieba picks a frequency that keeps the word whole
+                    tok = tokenizer(self.user_words)
                     self._cut = FastCut(tok).cut
                     self._jieba = tok
         return self._jieba

@@ -10,9 +10,81 @@ identical to jieba's on the whole tone corpus (and CrossWOZ when present).
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
+import os
+import tempfile
+from pathlib import Path
 
+import jieba
+import numpy as np
 from jieba import re_eng, re_han_default, re_skip_default
+
+log = logging.getLogger("jiyu.segment")
+CACHE_FORMAT = b"jiyu-freq-1"
+
+
+def tokenizer(user_words: list[str]) -> jieba.Tokenizer:
+    """A private, initialised jieba Tokenizer with `user_words` added (kept whole).
+
+    jieba loads its dictionary (500,000 words and prefixes) from a marshal cache in 0.6 s, a third
+    of a scan's start-up. The same table with the user words added is kept as plain words and
+    counts under the user's cache directory (JIYU_CACHE_DIR, else ~/.cache/jiyu) and loads in a
+    fraction of that. The file is keyed by jieba's version, its dictionary file and the user words;
+    anything unreadable or stale is rebuilt from jieba, never trusted.
+    """
+    tok = jieba.Tokenizer()
+    path = _cache_path(tok, user_words)
+    if path is not None and _load(tok, path):
+        return tok
+    tok.initialize()
+    for w in user_words:
+        tok.add_word(w)  # jieba picks a frequency that keeps the word whole
+    if path is not None:
+        _save(tok, path)
+    return tok
+
+
+def _cache_path(tok: jieba.Tokenizer, user_words: list[str]) -> Path | None:
+    dictionary = Path(tok.dictionary) if tok.dictionary else Path(jieba.__file__).parent / jieba.DEFAULT_DICT_NAME
+    try:
+        stat = dictionary.stat()
+    except OSError:
+        return None
+    key = hashlib.sha256("\n".join([jieba.__version__, str(dictionary), str(stat.st_size), str(stat.st_mtime_ns), *user_words]).encode()).hexdigest()[:16]
+    root = Path(os.environ.get("JIYU_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jiyu")
+    return root / f"jieba-freq-{key}.bin"
+
+
+def _load(tok: jieba.Tokenizer, path: Path) -> bool:
+    try:
+        data = path.read_bytes()
+        head, total, count = data[:16], *np.frombuffer(data[16:32], dtype="<i8")
+        freqs = np.frombuffer(data, dtype="<i8", count=int(count), offset=32)
+        words = data[32 + 8 * int(count) :].decode("utf-8").split("\n")
+        if head.rstrip(b"\0") != CACHE_FORMAT or len(words) != count:
+            raise ValueError("format")
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        log.debug("jieba dictionary cache %s not used: %s", path, e)
+        return False
+    tok.FREQ, tok.total, tok.initialized = dict(zip(words, freqs.tolist())), int(total), True
+    return True
+
+
+def _save(tok: jieba.Tokenizer, path: Path) -> None:
+    words = list(tok.FREQ)
+    if any("\n" in w for w in words):
+        return
+    body = CACHE_FORMAT.ljust(16, b"\0") + np.array([tok.total, len(words)], dtype="<i8").tobytes()
+    body += np.array([tok.FREQ[w] for w in words], dtype="<i8").tobytes() + "\n".join(words).encode("utf-8")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as f:
+            f.write(body)
+        os.replace(f.name, path)  # whole or absent: a reader never sees half a table
+    except OSError as e:
+        log.debug("jieba dictionary cache %s not written: %s", path, e)
 
 
 class FastCut:
