@@ -197,7 +197,10 @@ class Detector:
         conv = parse_conversation(conversation)
         extra_agents = {a.strip().casefold() for a in agent_speakers}
         turns = conv["turns"]
-        turn_roles = [role_of(t["speaker"], extra_agents) for t in turns]
+        roles_of: dict[str, str] = {}  # a call has a handful of speakers and many turns
+        turn_roles = [
+            roles_of.get(t["speaker"]) or roles_of.setdefault(t["speaker"], role_of(t["speaker"], extra_agents)) for t in turns
+        ]
         wanted = {role_of(r) for r in roles}
         violations, deductions, fatal, judged = [], 0.0, False, 0
         last_customer = ""

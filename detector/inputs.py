@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 _BAD_BYTES = re.compile("[\udc80-\udcff]")
 
 
@@ -79,9 +81,12 @@ def _json_object(raw: RawLine) -> dict | BadRecord:
     if raw.text is None:
         return BadRecord(raw.file, raw.line, raw.error)
     try:
-        obj = json.loads(raw.text)
-    except json.JSONDecodeError as e:
-        return BadRecord(raw.file, raw.line, f"invalid JSON: {e.msg} (column {e.colno})")
+        obj = orjson.loads(raw.text)
+    except orjson.JSONDecodeError:  # orjson is strict (NaN, huge integers): the json module decides
+        try:
+            obj = json.loads(raw.text)
+        except json.JSONDecodeError as e:
+            return BadRecord(raw.file, raw.line, f"invalid JSON: {e.msg} (column {e.colno})")
     if not isinstance(obj, dict):
         return BadRecord(raw.file, raw.line, f"expected a JSON object, got {type(obj).__name__}")
     return obj

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
+import orjson
+
 from . import inputs, report_html, transcripts
 from .conversation import ConversationError
 from .scoresheet import ScoreSheet
@@ -193,6 +195,14 @@ def _parse(item, fmt: str, conf: dict):  # noqa: ANN001, ANN202
     return inputs.conversation_record(item)
 
 
+def dumps(obj: dict) -> str:
+    """One output line: orjson, or the json module for what orjson refuses (integers beyond 64 bits)."""
+    try:
+        return orjson.dumps(obj).decode()
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(obj, ensure_ascii=False)
+
+
 def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
     """Judge one chunk of records (in this process or a worker); returns (last line, outcomes)."""
     items, fmt, conf, sheet = job
@@ -216,7 +226,7 @@ def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
                 continue
             v = next(verdicts)
             extra = {k: val for k, val in r.data.items() if k not in conf["text_fields"]}
-            line = json.dumps({**extra, "id": r.id, **v.to_dict(), **conf["versions"]}, ensure_ascii=False)
+            line = dumps({**extra, "id": r.id, **v.to_dict(), **conf["versions"]})
             out.append(Outcome(line=line, flagged=v.flagged, first_labels=list(v.labels[:1])))
         return items[-1].line, out
     for r in chunk:
@@ -235,7 +245,7 @@ def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
         agent = str(r.data.get(conf["agent_field"], "") or "")
         as_dict = report.to_dict()
         out.append(Outcome(
-            line=json.dumps({**as_dict, **conf["versions"]}, ensure_ascii=False),
+            line=dumps({**as_dict, **conf["versions"]}),
             csv_lines=[csv_line(row) for row in violation_rows(report, agent)],
             flagged=report.flagged,
             first_labels=[v.verdict.labels[0] for v in report.violations],
