@@ -164,3 +164,12 @@ def test_when_turns_csv_breaks_encoding_mid_file_then_earlier_calls_kept_and_rea
     rows, r = scan(str(src), "--format", "turns-csv", "--encoding", "utf-8")
     assert [x["conversation_id"] for x in rows][:1] == ["k-1"] and rows[0]["flagged"]
     assert f"{src}:4: cannot decode as utf-8" in r.stderr
+
+
+def test_when_a_call_carries_fields_orjson_refuses_then_they_pass_through_unchanged(tmp_path):
+    src = tmp_path / "calls.jsonl"
+    big = 2**70  # beyond 64 bits: a CRM id, say
+    src.write_text(json.dumps({"conversation_id": "x1", "crm_id": big, "turns": [
+        {"speaker": "agent", "text": "问别人去"}]}, ensure_ascii=False) + "\n", encoding="utf-8")
+    (report,), _ = scan(str(src))
+    assert report["crm_id"] == big and flagged_turns(report) == [(0, "agent")]
