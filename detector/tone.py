@@ -37,6 +37,7 @@ REBUILD = "rebuild it with `jiyu train` (see models/MODEL_CARD.md)"
 INFERENCE_FILES = ("tone.npz", "tone-vocab.json")
 MIN_SENTENCE = 4
 _UNIT = re.compile("[^。!?]+")
+_WHITESPACE = re.compile(r"\s")
 _TONELESS = re.compile(r"[\s。!?,、嗯啊呃唔]|那个")
 
 
@@ -188,9 +189,12 @@ class ToneModel:
         detector skips the classifier for a sentence whose bound stays under every threshold:
         the same verdict, without jieba. None when no bound is possible (no char n-gram known).
         """
-        if not self._bound_ok:
+        text = prepare(folded)
+        # Tokens cover the text end to end, so a bigram's two words are adjacent in it, unless
+        # whitespace tokens were dropped between them (never in normalised text; guarded anyway)
+        if not self._bound_ok or _WHITESPACE.search(text):
             return None
-        hits = Counter([n for _, n in self._surfaces.iter(prepare(folded))])
+        hits = Counter([n for _, n in self._surfaces.iter(text)])
         if not hits:
             return None
         idx = np.fromiter(hits.keys(), dtype=np.int64, count=len(hits))

@@ -172,3 +172,9 @@ def test_when_classifier_skips_bounded_sentences_then_verdicts_are_unchanged(ton
     monkeypatch.setattr(ToneModel, "upper_proba", lambda self, folded: None)
     for mode, verdicts in bounded.items():
         assert d.check_many(texts, mode) == verdicts
+
+
+def test_when_text_has_whitespace_then_no_bound_is_claimed(tone):
+    # jieba's whitespace tokens are dropped, so words either side form a bigram that is not a
+    # substring: the bound would not cover it
+    assert tone.upper_proba("你好 再见") is None and tone.upper_proba("你好再见") is not None
