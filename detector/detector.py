@@ -12,7 +12,7 @@ import numpy as np
 from .conversation import parse_conversation, role_of
 from .lexicon import Lexicon, LexiconError
 from .lexicon_check import compiled_problems
-from .matcher import Matcher, read_back_spans
+from .matcher import Matcher
 from .normalise import MARKERS, Normalised, fold, normalise
 from .pinyin import PinyinTable
 from .scorer import MODES, check_mode, decide, evidence_score, tone_score
@@ -130,7 +130,7 @@ class Detector:
                 )
             )
         if self.tone is not None and norm.text:
-            out += self._tone_evidence(norm, innocent + read_back_spans(norm.text), mode or self.mode)
+            out += self._tone_evidence(norm, innocent, mode or self.mode)
         return out
 
     def _tone_evidence(self, norm: Normalised, innocent: list[tuple[int, int]], mode: str) -> list[Evidence]:
@@ -167,17 +167,17 @@ class Detector:
     def _judge(self, text: str, mode: str) -> Verdict:
         return decide(self.evidence(text, mode), mode)
 
-    def check(self, text: str, mode: str | None = None) -> Verdict:
-        mode = check_mode(mode) if mode else self.mode
+    def _verdict(self, text: str, mode: str) -> Verdict:
         if self._cached and type(text) is str and len(text) <= CACHE_MAX_CHARS:
             return self._cached(text, mode)
         return self._judge(text, mode)
 
+    def check(self, text: str, mode: str | None = None) -> Verdict:
+        return self._verdict(text, check_mode(mode) if mode else self.mode)
+
     def check_many(self, texts: Iterable[str], mode: str | None = None) -> list[Verdict]:
         mode = check_mode(mode) if mode else self.mode
-        if not self._cached:
-            return [self._judge(t, mode) for t in texts]
-        return [self._cached(t, mode) if type(t) is str and len(t) <= CACHE_MAX_CHARS else self._judge(t, mode) for t in texts]
+        return [self._verdict(t, mode) for t in texts]
 
     def check_conversation(
         self,
@@ -197,10 +197,8 @@ class Detector:
         conv = parse_conversation(conversation)
         extra_agents = {a.strip().casefold() for a in agent_speakers}
         turns = conv["turns"]
-        roles_of: dict[str, str] = {}  # a call has a handful of speakers and many turns
-        turn_roles = [
-            roles_of.get(t["speaker"]) or roles_of.setdefault(t["speaker"], role_of(t["speaker"], extra_agents)) for t in turns
-        ]
+        roles_of = {s: role_of(s, extra_agents) for s in {t["speaker"] for t in turns}}  # few speakers, many turns
+        turn_roles = [roles_of[t["speaker"]] for t in turns]
         wanted = {role_of(r) for r in roles}
         violations, deductions, fatal, judged = [], 0.0, False, 0
         last_customer = ""
@@ -240,7 +238,7 @@ def _not_repeated(evidence: list[Evidence], customer_text: str) -> list[Evidence
     if not customer_text or not any(e.source != "classifier" for e in evidence):
         return evidence
     said = fold(customer_text)
-    repeated = [e for e in evidence if e.source != "classifier" and fold(e.text) and fold(e.text) in said]
+    repeated = [e for e in evidence if e.source != "classifier" and (f := fold(e.text)) and f in said]
     if not repeated:
         return evidence
     return [

@@ -12,7 +12,6 @@ model at training time) stay whole.
 
 from __future__ import annotations
 
-import logging
 import threading
 
 from .normalise import fold
@@ -31,9 +30,6 @@ class Featurizer:
         if self._jieba is None:
             with _lock:
                 if self._jieba is None:
-                    import jieba
-
-                    jieba.setLogLevel(logging.WARNING)
                     tok = tokenizer(self.user_words)
                     self._cut = FastCut(tok).cut
                     self._jieba = tok

@@ -123,9 +123,13 @@ class Matcher:
         """Resolved hits in normalised coordinates, ordered by position.
 
         If `innocent` is a list, the normalised spans of candidates dropped as innocent
-        (allowlisted, vetoed by context, mentioned rather than used) are appended to it.
+        (allowlisted, vetoed by context, mentioned rather than used) are appended to it, and so
+        are the read-back frames (the customer's words, whether or not a rule matched in them).
         """
         text = norm.text
+        read_back = read_back_spans(text)
+        if innocent is not None:
+            innocent += read_back
         candidates: list[Hit] = []
         allowed: list[tuple[int, int]] = []
         for end, (length, payloads) in self.surface.iter(text):
@@ -144,7 +148,6 @@ class Matcher:
         if not candidates:
             return []
         kept = []
-        read_back = read_back_spans(text)
         for h in candidates:
             if (
                 (use_allowlist and any(_covers(a, b, h) for a, b in allowed))

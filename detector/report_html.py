@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from .lexicon import CATEGORY_NAMES_ZH
@@ -61,11 +62,10 @@ def _highlight(text: str, evidence: list[dict]) -> str:
     return "".join(out)
 
 
-def call_section(report: dict, turns: list[dict], agent: str) -> tuple[str, set[str]]:
-    """One flagged call as HTML: its violating turns with the turns around them (and its categories).
-
-    Built where the call is judged (a scan worker), so the parent only appends it to the page.
-    """
+def call_section(report: dict, turns: list[dict], agent: str) -> dict:
+    """One flagged call's part of the page: its id, agent, categories, and as HTML its violating
+    turns with the turns around them. Built where the call is judged (a scan worker), so the
+    parent only appends it to the page."""
     show: set[int] = set()
     for v in report["violations"]:
         show.update(range(max(0, v["turn"] - CONTEXT), min(len(turns), v["turn"] + CONTEXT + 1)))
@@ -91,7 +91,7 @@ def call_section(report: dict, turns: list[dict], agent: str) -> tuple[str, set[
             f"<span class='who'>{html.escape(str(t.get('speaker', '')))}</span> {text}{tags}</div>"
         )
     parts.append("</section>")
-    return "\n".join(parts), cats
+    return {"id": str(report["conversation_id"]), "agent": agent, "cats": sorted(cats), "html": "\n".join(parts)}
 
 
 class HtmlReport:
@@ -107,28 +107,34 @@ class HtmlReport:
     def __init__(self, path: str | Path, resume: bool = False, done: set[str] = frozenset()) -> None:
         self.path = Path(path)
         self.parts_path = self.path.with_name(self.path.name + ".parts")
-        kept = []
-        if resume and self.parts_path.exists():
-            with open(self.parts_path, encoding="utf-8") as f:
-                kept = [line for line in f if line.endswith("\n") and json.loads(line)["id"] in done]
-        self.parts = open(self.parts_path, "w", encoding="utf-8")
-        self.parts.writelines(kept)
-        self.parts.flush()
+        self.cats: set[str] = set()  # the filters, known in full only at the end
+        self.agents: set[str] = set()
+        self.count = 0
+        if resume and self.parts_path.exists():  # keep the parts of calls already in the output, streamed
+            with open(self.parts_path, encoding="utf-8") as src, tempfile.NamedTemporaryFile(
+                "w", encoding="utf-8", dir=self.parts_path.parent, delete=False
+            ) as kept:
+                for line in src:
+                    if line.endswith("\n") and (part := json.loads(line))["id"] in done:
+                        kept.write(line)
+                        self._note(part)
+            os.replace(kept.name, self.parts_path)
+        self.parts = open(self.parts_path, "a" if resume else "w", encoding="utf-8")
 
-    def add(self, conversation_id: str, section: str, cats: set[str], agent: str) -> None:
-        line = json.dumps({"id": conversation_id, "agent": agent, "cats": sorted(cats), "html": section}, ensure_ascii=False)
-        self.parts.write(line + "\n")
+    def add(self, part: dict) -> None:
+        """One call's part (see call_section), on disk before the call's output line."""
+        self.parts.write(json.dumps(part, ensure_ascii=False) + "\n")
         self.parts.flush()
+        self._note(part)
+
+    def _note(self, part: dict) -> None:
+        self.cats.update(part["cats"])
+        self.agents.add(part["agent"])
+        self.count += 1
 
     def close(self, summary: dict, versions: dict) -> None:
         self.parts.close()
-        cats, agents, count = set(), set(), 0
-        with open(self.parts_path, encoding="utf-8") as f:
-            for line in f:
-                part = json.loads(line)
-                cats.update(part["cats"])
-                agents.add(part["agent"])
-                count += 1
+        cats, agents, count = self.cats, self.agents, self.count
         head = [
             "<!DOCTYPE html><html lang='zh'><head><meta charset='utf-8'>",
             "<title>jiyu 忌语 QA report</title>",

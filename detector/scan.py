@@ -164,7 +164,7 @@ class Outcome:
     flagged: bool = False
     first_labels: list[str] = field(default_factory=list)
     call: dict | None = None  # agent, score, passed, violations, reviews (conversations only)
-    html: tuple[str, str, set[str]] | None = None  # a flagged call's id, HTML section and categories, when asked for
+    html: dict | None = None  # a flagged call's part of the HTML report (report_html.call_section), when asked for
     resumed: bool = False  # already in the output of an earlier run (--resume)
 
 
@@ -252,7 +252,7 @@ def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
             call={"agent": agent, "score": report.score, "passed": report.passed,
                   "violations": sum(v.verdict.decision == "violation" for v in report.violations),
                   "reviews": sum(v.verdict.decision == "review" for v in report.violations)},
-            html=(report.conversation_id, *report_html.call_section(as_dict, r.data["turns"], agent)) if conf["html"] and report.flagged else None,
+            html=report_html.call_section(as_dict, r.data["turns"], agent) if conf["html"] and report.flagged else None,
         ))
     return items[-1].line, out
 
@@ -294,7 +294,7 @@ def run(detector, opts, progress) -> Summary:  # noqa: ANN001
                         summary.skipped += 1
                         print(f"jiyu scan: skipped {o.error}", file=sys.stderr)
                         if errors:
-                            errors.write(json.dumps(o.error.to_dict(), ensure_ascii=False))
+                            errors.write(dumps(o.error.to_dict()))
                         continue
                     # the output line last: a call it holds is never judged again by --resume,
                     # so its CSV rows and report section must already be on disk
@@ -302,7 +302,7 @@ def run(detector, opts, progress) -> Summary:  # noqa: ANN001
                         for row in o.csv_lines:
                             vcsv.write(row)
                     if o.html is not None:
-                        page.add(*o.html, o.call["agent"])
+                        page.add(o.html)
                     out.write(o.line)
                     summary.add(o)
                 bar.update(last_line)

@@ -34,6 +34,7 @@ def tokenizer(user_words: list[str]) -> jieba.Tokenizer:
     fraction of that. The file is keyed by jieba's version, its dictionary file and the user words;
     anything unreadable or stale is rebuilt from jieba, never trusted.
     """
+    jieba.setLogLevel(logging.WARNING)  # not "Building prefix dict..." on every start
     tok = jieba.Tokenizer()
     path = _cache_path(tok, user_words)
     if path is not None and _load(tok, path):

@@ -106,6 +106,7 @@ class ToneModel:
     _bigrams: dict = field(init=False, repr=False)
     _surfaces: ahocorasick.Automaton = field(init=False, repr=False)
     _surface_rows: np.ndarray = field(init=False, repr=False)
+    _bound_ok: bool = field(init=False, repr=False)
 
     @classmethod
     def load(cls, directory: str | Path = MODEL_DIR) -> ToneModel:
@@ -177,6 +178,7 @@ class ToneModel:
             self._surfaces.add_word(text, n)
         self._surfaces.make_automaton()
         self._surface_rows = rows
+        self._bound_ok = bool((self.cal_a < 0).all())  # the bound needs calibration increasing in the decision
 
     def upper_proba(self, folded: str) -> np.ndarray | None:
         """An upper bound on `proba_folded(folded)` per category without segmenting, or None.
@@ -208,10 +210,6 @@ class ToneModel:
         top = sums[:k] + sums[k:]
         dec = np.where(top >= 0, top / np.sqrt(chars_sq), top / np.sqrt(chars_sq + words_sq)) + self.intercept
         return 1.0 / (1.0 + np.exp(self.cal_a * dec + self.cal_b))
-
-    @property
-    def _bound_ok(self) -> bool:
-        return bool((self.cal_a < 0).all())
 
     def _counts(self, folded: str) -> Counter:
         text = prepare(folded)
