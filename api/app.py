@@ -10,6 +10,7 @@ names the lexicon and model versions that judged it.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import json
 import logging
@@ -33,6 +34,7 @@ from detector import Detector, LexiconError
 from detector.conversation import ConversationError
 from detector.verdict import Verdict
 
+from .batching import CheckBatcher
 from .metrics import Metrics
 from .schemas import (
     CheckRequest,
@@ -100,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 d = build_detector(settings)
                 d.check("您好，请问有什么可以帮您？")  # warm the fold table and jieba before saying ready
                 app.state.detector = d
+                _freeze_heap()
                 log.info("ready: lexicon %s, model %s", app.state.detector.lexicon_version, app.state.detector.model_version)
             except Exception as e:  # noqa: BLE001 — reported by /readyz, never silently
                 app.state.load_error = f"{type(e).__name__}: {e}"
@@ -120,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.add_middleware(RequestContext, metrics=metrics)
+    batcher = CheckBatcher()
 
     # -- errors: every client mistake is a 4xx that names the field ---------------------------
 
@@ -209,7 +213,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             check_text("text", body.text)
         mode = body.mode or settings.mode
         if sum(map(len, texts)) <= INLINE_CHARS:
-            verdicts = d.check_many(texts, mode)
+            verdicts = await batcher.check(d, texts, mode)
         else:
             verdicts = await run_in_threadpool(d.check_many, texts, mode)
         metrics.decisions(verdicts)
@@ -265,6 +269,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 shown = "; ".join(str(p) for p in e.problems[:10])
                 raise ApiError(422, f"lexicon refused ({len(e.problems)} problems), still serving {old.lexicon_version}: {shown}", "lexicon") from None
             app.state.detector = new  # one reference swap: requests in flight keep the old detector
+        _freeze_heap()
         log.info("reloaded lexicon %s -> %s", old.lexicon_version, new.lexicon_version)
         return {"lexicon_version": new.lexicon_version, "previous_lexicon_version": old.lexicon_version,
                 "model_version": new.model_version, "request_id": request.state.request_id}
@@ -288,6 +293,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("request %s texts %r", request.state.request_id, texts)
 
     return app
+
+
+def _freeze_heap() -> None:
+    # The detector's ~300,000 objects live as long as the process. Frozen, they are out of the
+    # cyclic collector's sight: a full collection under load took ~60 ms (a p99 spike), now ~1 ms.
+    # Unfrozen first, so that a reload lets the replaced detector's cycles be collected.
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _error(request: Request, status: int, message: str, field: str | None) -> Response:

@@ -1,0 +1,69 @@
+"""Checks that arrive together are judged together: one `check_many` per event-loop turn.
+
+Under load a request's detection used to run between two other requests' HTTP parsing and
+serialising, so the detector's tables (automatons, vocabulary, jieba's dictionary) were cold
+every time; measured, the same texts took 1.7× longer inside the server than in a tight loop.
+Here a small check does not run at once: it joins the checks submitted in the same loop turn
+and all of them run, back to back, in the next one (`loop.call_soon`, no timer: a lone request
+waits for nothing). Requests judged by the same detector in the same mode go through one
+`check_many` call, so the detector can also share work between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from detector import Detector
+from detector.verdict import Verdict
+
+
+class CheckBatcher:
+    """Event-loop-only (not thread-safe): `check` is awaited from request handlers."""
+
+    def __init__(self) -> None:
+        self._pending: list[tuple[Detector, Sequence[str], str, asyncio.Future]] = []
+
+    def check(self, detector: Detector, texts: Sequence[str], mode: str) -> asyncio.Future:
+        """A future of `detector.check_many(texts, mode)`, judged in the next loop turn."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._run)
+        self._pending.append((detector, texts, mode, future))
+        return future
+
+    def _run(self) -> None:
+        batch, self._pending = self._pending, []
+        groups: dict[tuple[int, str], list] = {}
+        for item in batch:
+            if not item[3].cancelled():  # the client went away: nothing to judge
+                groups.setdefault((id(item[0]), item[2]), []).append(item)
+        for items in groups.values():
+            detector, mode = items[0][0], items[0][2]
+            try:
+                verdicts = detector.check_many([t for item in items for t in item[1]], mode)
+            except Exception:  # noqa: BLE001 — judge them one by one so the error stays with its request
+                for item in items:
+                    _settle(item[3], detector.check_many, item[1], mode)
+                continue
+            start = 0
+            for item in items:
+                n = len(item[1])
+                _set(item[3], verdicts[start : start + n])
+                start += n
+
+
+def _settle(future: asyncio.Future, fn, *args) -> None:  # noqa: ANN001
+    try:
+        result: list[Verdict] = fn(*args)
+    except Exception as e:  # noqa: BLE001 — handed to the awaiting request, which reports it
+        if not future.done():
+            future.set_exception(e)
+        return
+    _set(future, result)
+
+
+def _set(future: asyncio.Future, result: list[Verdict]) -> None:
+    if not future.done():
+        future.set_result(result)
