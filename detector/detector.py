@@ -5,19 +5,20 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .conversation import parse_conversation, role_of
 from .lexicon import Lexicon, LexiconError
 from .lexicon_check import compiled_problems
-from .matcher import Matcher
+from .cache import CacheInfo, VerdictCache
+from .matcher import Hit, Matcher
 from .normalise import MARKERS, Normalised, fold, normalise
 from .pinyin import PinyinTable
 from .scorer import MODES, check_mode, decide, evidence_score, tone_score
 from .scoresheet import ScoreSheet
-from .tone import MODEL_DIR, ToneModel
+from .tone import MODEL_DIR, ToneModel, sentence_units, without
 from .verdict import CallReport, Evidence, TurnViolation, Verdict
 
 # Only short texts are cached: scripted replies are short, and the cache must stay small.
@@ -46,6 +47,15 @@ def _largest_below(thresholds: dict, mode: str) -> float:
         else:
             lo = mid
     return lo
+
+
+class _Lexical(NamedTuple):
+    """What the lexicon pass found in one text, in normalised coordinates, and its evidence."""
+
+    norm: Normalised
+    hits: list[Hit]  # kept (not innocent)
+    innocent: list[tuple[int, int]]
+    evidence: list[Evidence]
 
 
 @lru_cache(maxsize=1)
@@ -91,11 +101,10 @@ class Detector:
         self._below = {
             m: np.array([_largest_below(self.tone.thresholds[m][c], m) for c in self.tone.categories]) for m in MODES
         } if self.tone else {}
-        # lru_cache is C code and thread-safe; verdicts are frozen, so sharing one is safe
-        self._cached = lru_cache(maxsize=cache_size)(self._judge) if cache_size > 0 else None
+        self._cache = VerdictCache(cache_size) if cache_size > 0 else None  # verdicts are frozen: safe to share
 
-    def cache_info(self):  # noqa: ANN201 — functools' CacheInfo (hits, misses, maxsize, currsize), or None
-        return self._cached.cache_info() if self._cached else None
+    def cache_info(self) -> CacheInfo | None:
+        return self._cache.info() if self._cache else None
 
     @property
     def lexicon_version(self) -> str:
@@ -107,6 +116,16 @@ class Detector:
 
     def evidence(self, text: str, mode: str | None = None) -> list[Evidence]:
         """Every span found, before the mode's thresholds (classifier evidence is scored for `mode`)."""
+        return self._evidence_many([text], check_mode(mode) if mode else self.mode)[0]
+
+    def _evidence_many(self, texts: Sequence[str], mode: str) -> list[list[Evidence]]:
+        """`evidence` of several texts: the lexicon one by one, the classifier over all their sentences at once."""
+        found = [self._lexical(t) for t in texts]
+        if self.tone is None:
+            return [f.evidence for f in found]
+        return [f.evidence + t for f, t in zip(found, self._tone_evidence(found, mode))]
+
+    def _lexical(self, text: str) -> _Lexical:
         if not isinstance(text, str):
             raise TypeError(f"text must be a string, got {type(text).__name__}")
         norm = normalise(text)
@@ -129,30 +148,40 @@ class Detector:
                     suggestion=rule.suggestion,
                 )
             )
-        if self.tone is not None and norm.text:
-            out += self._tone_evidence(norm, innocent, mode or self.mode)
-        return out
+        return _Lexical(norm, hits, innocent, out)
 
-    def _tone_evidence(self, norm: Normalised, innocent: list[tuple[int, int]], mode: str) -> list[Evidence]:
-        """Classifier evidence, each spanning the sentence that drives it.
+    def _tone_evidence(self, found: list[_Lexical], mode: str) -> list[list[Evidence]]:
+        """Classifier evidence per text, each spanning the sentence that drives it.
 
         What the lexicon judged innocent (allowlisted, vetoed, quoted) is cut out before the
-        classifier sees the text, so it cannot bring those words back as evidence.
+        classifier sees the text, so it cannot bring those words back as evidence. The sentences
+        of all the texts are scored in one call; one whose upper bound stays under every cut
+        cannot matter and is skipped without segmenting (the verdict is the same).
         """
+        units, lefts, sure = [], [], []
+        for f in found:
+            text = f.norm.text
+            units.append(sentence_units(text) if text else [])
+            for a, b in units[-1]:
+                lefts.append(without(text, a, b, f.innocent))
+                sure.append(any(h.start < b and a < h.end for h in f.hits))
+        probs = self.tone.units_proba(lefts, self._below[mode], sure)
+        out, at = [], 0
+        for f, spans in zip(found, units):
+            out.append(self._tone_spans(f.norm, spans, probs[at : at + len(spans)], mode) if spans else [])
+            at += len(spans)
+        return out
+
+    def _tone_spans(self, norm: Normalised, units: list[tuple[int, int]], per_sentence: np.ndarray, mode: str) -> list[Evidence]:
         tone = self.tone
-        thresholds = tone.thresholds[mode]
-        floor = MODES[mode].review
         below = self._below[mode]
-        # a sentence whose upper bound stays under every cut cannot matter: it is skipped
-        # without segmenting, and the verdict is the same
-        units, per_sentence = tone.sentence_probs(norm.text, innocent, lambda p: bool((p > below).any()))
         probs = per_sentence.max(axis=0)
         if not (probs > below).any():
             return []
+        thresholds = tone.thresholds[mode]
+        floor = MODES[mode].review
         scores = {c: tone_score(float(p), thresholds[c], mode) for c, p in zip(tone.categories, probs)}
         strong = [c for c, sc in scores.items() if sc >= floor]
-        if not strong:
-            return []
         out = []
         for c in strong:
             s, e = norm.span(*_trim_marks(norm.text, *units[int(per_sentence[:, tone.categories.index(c)].argmax())]))
@@ -164,20 +193,29 @@ class Detector:
             )
         return out
 
-    def _judge(self, text: str, mode: str) -> Verdict:
-        return decide(self.evidence(text, mode), mode)
-
-    def _verdict(self, text: str, mode: str) -> Verdict:
-        if self._cached and type(text) is str and len(text) <= CACHE_MAX_CHARS:
-            return self._cached(text, mode)
-        return self._judge(text, mode)
-
     def check(self, text: str, mode: str | None = None) -> Verdict:
-        return self._verdict(text, check_mode(mode) if mode else self.mode)
+        return self.check_many([text], mode)[0]
 
     def check_many(self, texts: Iterable[str], mode: str | None = None) -> list[Verdict]:
+        """Verdicts in input order; texts in the cache cost a lookup, the rest are judged together."""
         mode = check_mode(mode) if mode else self.mode
-        return [self._verdict(t, mode) for t in texts]
+        texts = list(texts)
+        verdicts: list[Verdict | None] = [None] * len(texts)
+        cacheable = [self._cache is not None and type(t) is str and len(t) <= CACHE_MAX_CHARS for t in texts]
+        for i, t in enumerate(texts):
+            if cacheable[i]:
+                verdicts[i] = self._cache.get((t, mode))
+        todo = [i for i, v in enumerate(verdicts) if v is None]
+        first: dict[str, int] = {}  # a reply repeated within the batch is judged once
+        judge = [i for i in todo if type(texts[i]) is not str or first.setdefault(texts[i], i) == i]
+        for i, evidence in zip(judge, self._evidence_many([texts[i] for i in judge], mode)):
+            verdicts[i] = decide(evidence, mode)
+            if cacheable[i]:
+                self._cache.put((texts[i], mode), verdicts[i])
+        for i in todo:
+            if verdicts[i] is None:
+                verdicts[i] = verdicts[first[texts[i]]]
+        return verdicts
 
     def check_conversation(
         self,
@@ -202,10 +240,12 @@ class Detector:
         wanted = {role_of(r) for r in roles}
         violations, deductions, fatal, judged = [], 0.0, False, 0
         last_customer = ""
+        agent_turns = [i for i, role in enumerate(turn_roles) if role in wanted]
+        evidence = dict(zip(agent_turns, self._evidence_many([turns[i]["text"] for i in agent_turns], mode)))
         for i, (turn, role) in enumerate(zip(turns, turn_roles)):
             if role in wanted:
                 judged += 1
-                verdict = decide(_not_repeated(self.evidence(turn["text"], mode), last_customer), mode)
+                verdict = decide(_not_repeated(evidence[i], last_customer), mode)
                 if verdict.flagged:
                     cost = sheet.turn_deduction(verdict)
                     deductions += cost

@@ -12,7 +12,9 @@ overlap resolution (longest normalised span wins; ties by severity, source, posi
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from dataclasses import dataclass
+from functools import lru_cache
 
 import ahocorasick
 
@@ -46,6 +48,7 @@ _CONFIRM_AFTER = re.compile("^[^。!?]{0,8}?(?:对吧|是吧|对吗|是吗|对�
 _READ_BACK_CUE = re.compile("您(?:刚才)?(?:是)?(?:说|讲|反映|提到|觉得|认为|的意思是)|我理解的是|我?跟您(?:再)?确认一下")
 _READ_BACK_TAG = re.compile("(?:对吧|是吧|对吗|是吗|对不对|是不是|没错吧)[ 。!?]*$")
 _SENTENCES = re.compile("[^。!?]+[。!?]*")
+_MARK = re.compile("[" + re.escape("".join(sorted(MARKERS))) + "]")
 _QUOTES = {"“": "”", "‘": "’", "「": "」", "『": "』", '"': '"', "'": "'"}
 MIN_PINYIN_SYLLABLES = 3
 
@@ -144,7 +147,10 @@ class Matcher:
                     candidates += self._verify_pattern(text, start, end + 1, idx)
                 else:
                     candidates.append(Hit(start, end + 1, idx, "pinyin" if kind == INITIALS else "lexicon"))
-        candidates += self._pinyin_hits(norm)
+        # a pinyin hit on exactly a literal hit's span and rule can only lose to it (same checks,
+        # lower source rank): not checking it twice halves the work on rude text
+        literal = {(h.start, h.end, h.rule) for h in candidates}
+        candidates += [h for h in self._pinyin_hits(norm) if (h.start, h.end, h.rule) not in literal]
         if not candidates:
             return []
         kept = []
@@ -280,6 +286,13 @@ def _automaton(entries: dict) -> ahocorasick.Automaton:
 
 def _sentence(text: str, start: int, end: int) -> tuple[int, int]:
     """[s, e) of the sentence around normalised [start, end); e includes the closing marker."""
-    s = max(text.rfind(m, 0, start) for m in MARKERS) + 1
-    found = [i for i in (text.find(m, end) for m in MARKERS) if i >= 0]
-    return s, (min(found) + 1 if found else len(text))
+    marks = _marks(text)
+    i = bisect_left(marks, start)  # marks[i - 1] is the last marker before start
+    j = bisect_left(marks, end)  # marks[j] is the first at or after end
+    return (marks[i - 1] + 1 if i else 0), (marks[j] + 1 if j < len(marks) else len(text))
+
+
+@lru_cache(maxsize=256)
+def _marks(text: str) -> tuple[int, ...]:
+    # Asked for again by each candidate of the same text (context vetoes, mentions, patterns)
+    return tuple(m.start() for m in _MARK.finditer(text))

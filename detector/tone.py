@@ -20,7 +20,7 @@ import hashlib
 import json
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +74,11 @@ def without(text: str, start: int, end: int, hidden: list[tuple[int, int]]) -> s
         pos = max(pos, b)
     keep.append(text[pos:end])
     return "".join(keep)
+
+
+def _run_starts(sorted_ids: np.ndarray) -> np.ndarray:
+    """Where each run of equal values begins in a sorted id array (for np.add.reduceat)."""
+    return np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
 
 
 def sha256(path: Path) -> str:
@@ -181,35 +186,50 @@ class ToneModel:
         self._bound_ok = bool((self.cal_a < 0).all())  # the bound needs calibration increasing in the decision
 
     def upper_proba(self, folded: str) -> np.ndarray | None:
-        """An upper bound on `proba_folded(folded)` per category without segmenting, or None.
+        """An upper bound on `proba_folded(folded)` per category without segmenting, or None."""
+        upper = self._upper_many([prepare(folded)])[0]
+        return None if np.isnan(upper[0]) else upper
+
+    def _upper_many(self, texts: Sequence[str]) -> np.ndarray:
+        """Upper bounds (n, k) on the probabilities of prepared texts, NaN rows where none is claimed.
 
         With x the tf-idf vector: char n-grams are counted exactly, so their part of x·coef and of
         |x|² is exact; a word or bigram feature, if jieba produces it at all, has tf at most its
         surface's occurrences and adds at most its positive coefficients to x·coef and at most
         its square to |x|². So x·coef/|x| ≤ (A+B)/√C when A+B ≥ 0, and ≤ (A+B)/√(C+W) when
-        negative; calibration is increasing in the decision (every cal_a < 0, checked). The
-        detector skips the classifier for a sentence whose bound stays under every threshold:
-        the same verdict, without jieba. None when no bound is possible (no char n-gram known).
+        negative; calibration is increasing in the decision (every cal_a < 0, checked). No bound
+        without a known char n-gram, nor across whitespace: jieba drops whitespace tokens, so the
+        words either side form a bigram that is no substring (never in normalised text; guarded).
+        All texts' sums come out of one pass of array operations.
         """
-        text = prepare(folded)
-        # Tokens cover the text end to end, so a bigram's two words are adjacent in it, unless
-        # whitespace tokens were dropped between them (never in normalised text; guarded anyway)
-        if not self._bound_ok or _WHITESPACE.search(text):
-            return None
-        hits = Counter([n for _, n in self._surfaces.iter(text)])
-        if not hits:
-            return None
-        idx = np.fromiter(hits.keys(), dtype=np.int64, count=len(hits))
-        w = 1.0 + np.log(np.fromiter(hits.values(), dtype=np.float64, count=len(hits)))
-        rows = self._surface_rows[idx]
         k = len(self.categories)
-        sums = w @ rows[:, : 2 * k]
-        chars_sq, words_sq = (w * w) @ rows[:, 2 * k :]
-        if chars_sq <= 0.0:
-            return None
-        top = sums[:k] + sums[k:]
-        dec = np.where(top >= 0, top / np.sqrt(chars_sq), top / np.sqrt(chars_sq + words_sq)) + self.intercept
-        return 1.0 / (1.0 + np.exp(self.cal_a * dec + self.cal_b))
+        out = np.full((len(texts), k), np.nan)
+        if not self._bound_ok:
+            return out
+        surface, unit = [], []
+        for j, text in enumerate(texts):
+            if not _WHITESPACE.search(text):
+                found = [n for _, n in self._surfaces.iter(text)]
+                surface += found
+                unit += [j] * len(found)
+        if not surface:
+            return out
+        n_surfaces = len(self._surface_rows)
+        keys, counts = np.unique(np.array(unit) * n_surfaces + np.array(surface), return_counts=True)
+        unit_of = keys // n_surfaces
+        w = 1.0 + np.log(counts)
+        rows = self._surface_rows[keys % n_surfaces]  # a copy: weighted in place
+        rows[:, : 2 * k] *= w[:, None]
+        rows[:, 2 * k :] *= (w * w)[:, None]
+        starts = _run_starts(unit_of)
+        sums = np.add.reduceat(rows, starts, axis=0)
+        top = sums[:, :k] + sums[:, k : 2 * k]
+        chars_sq, words_sq = sums[:, 2 * k : 2 * k + 1], sums[:, 2 * k + 1 :]
+        bounded = chars_sq[:, 0] > 0.0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dec = np.where(top >= 0, top / np.sqrt(chars_sq), top / np.sqrt(chars_sq + words_sq)) + self.intercept
+        out[unit_of[starts][bounded]] = self._calibrated(dec[bounded])
+        return out
 
     def _counts(self, folded: str) -> Counter:
         text = prepare(folded)
@@ -227,47 +247,73 @@ class ToneModel:
 
     def decision(self, folded: str) -> np.ndarray:
         """Raw linear scores per category (before calibration) of FOLDED text."""
-        counts = self._counts(folded)
-        if not counts:
-            return self.intercept.copy()
-        idx = np.fromiter(counts.keys(), dtype=np.int64, count=len(counts))
-        tf = 1.0 + np.log(np.fromiter(counts.values(), dtype=np.float64, count=len(counts)))
-        x = tf * self.idf[idx]
-        x /= np.sqrt(x @ x)
-        return x @ self.coef[idx] + self.intercept
+        return self._decisions([folded])[0]
+
+    def _decisions(self, folded: Sequence[str]) -> np.ndarray:
+        """Raw scores (n, k) of several folded texts: their features counted one by one, scored together."""
+        feature, tf, unit = [], [], []
+        for j, f in enumerate(folded):
+            counts = self._counts(f)
+            feature += counts.keys()
+            tf += counts.values()
+            unit += [j] * len(counts)
+        dec = np.tile(self.intercept, (len(folded), 1))
+        if not feature:
+            return dec
+        idx, unit_of = np.array(feature), np.array(unit)
+        x = (1.0 + np.log(np.array(tf, dtype=np.float64))) * self.idf[idx]
+        starts = _run_starts(unit_of)
+        norm = np.sqrt(np.add.reduceat(x * x, starts))
+        dec[unit_of[starts]] += np.add.reduceat(x[:, None] * self.coef[idx], starts, axis=0) / norm[:, None]
+        return dec
+
+    def _calibrated(self, dec: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(self.cal_a * dec + self.cal_b))
 
     def proba_folded(self, folded: str) -> np.ndarray:
         """Calibrated probability per category (in `self.categories` order) of folded text."""
-        return 1.0 / (1.0 + np.exp(self.cal_a * self.decision(folded) + self.cal_b))
+        return self._calibrated(self.decision(folded))
 
     def proba(self, text: str) -> np.ndarray:
         """Calibrated probability per category of a whole text, in `self.categories` order."""
         return self.proba_folded(fold(text))
 
     def sentence_probs(
-        self, folded: str, hidden: list[tuple[int, int]] = (), matters: Callable[[np.ndarray], bool] | None = None,
+        self, folded: str, hidden: list[tuple[int, int]] = (), below: np.ndarray | None = None,
     ) -> tuple[list[tuple[int, int]], np.ndarray]:
         """Each sentence of normalised text scored on its own: (units, probs of shape (n, k)).
 
         `hidden` ranges (normalised coordinates) are cut out first. An utterance is as rude as
         its rudest sentence: one curt sentence among polite ones must not be averaged away.
         Training chooses thresholds on exactly this quantity (`utterance_proba`).
-        With `matters` (a test on probabilities: could these count?), a sentence whose
-        `upper_proba` fails it is not scored and reads as zeros: the caller ignores it either way.
         """
         units = sentence_units(folded)
-        return units, np.array([self._unit_proba(without(folded, a, b, hidden), matters) for a, b in units])
+        return units, self.units_proba([without(folded, a, b, hidden) for a, b in units], below)
 
-    def _unit_proba(self, left: str, matters: Callable[[np.ndarray], bool] | None = None) -> np.ndarray:
-        # A sentence with (almost) nothing left once the innocent parts are cut out says nothing
-        # about tone; judged anyway, a lone 我 or 那个 can read as curt.
-        if len(_TONELESS.sub("", left)) < 2:
-            return np.zeros(len(self.categories))
-        if matters is not None:
-            upper = self.upper_proba(left)
-            if upper is not None and not matters(upper):
-                return np.zeros(len(self.categories))
-        return self.proba_folded(left)
+    def units_proba(self, units: Sequence[str], below: np.ndarray | None = None, sure: Sequence[bool] = ()) -> np.ndarray:
+        """Calibrated probabilities (n, k) of sentence units of normalised text, judged together.
+
+        A unit with (almost) nothing left once the innocent parts are cut out says nothing about
+        tone and reads as zeros: judged anyway, a lone 我 or 那个 can read as curt. With `below`
+        (per category, the largest probability that cannot count), a unit whose upper bound stays
+        at or under it everywhere is not segmented and reads as zeros too: the caller ignores it
+        either way. Units marked `sure` (a forbidden phrase is in them) skip the bound: it would
+        only say what the phrase already says.
+        """
+        out = np.zeros((len(units), len(self.categories)))
+        judge = [i for i, u in enumerate(units) if len(_TONELESS.sub("", u)) >= 2]
+        if below is not None:
+            bounded = [i for i in judge if not (sure and sure[i])]
+            if bounded:
+                upper = self._upper_many([prepare(units[i]) for i in bounded])
+                # NaN (no bound) compares False: only a real bound under every cut skips; the
+                # margin keeps a bound equal to the probability (all char n-grams) from rounding below it
+                skip = ~np.isnan(upper[:, 0]) & ~(upper > below - 1e-9).any(axis=1)
+                skipped = {i for i, s in zip(bounded, skip) if s}
+                judge = [i for i in judge if i not in skipped]
+        if judge:
+            out[judge] = self._calibrated(self._decisions([units[i] for i in judge]))
+        return out
 
     def utterance_proba(self, text: str) -> np.ndarray:
         return self.sentence_probs(fold(text))[1].max(axis=0)

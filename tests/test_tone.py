@@ -84,10 +84,9 @@ class _Recorder:
         self.real, self.seen = real, []
         self.categories, self.thresholds, self.version = real.categories, real.thresholds, real.version
 
-    def sentence_probs(self, folded, hidden=(), matters=None):
-        units = sentence_units(folded)
-        self.seen += [without(folded, a, b, hidden) for a, b in units]
-        return units, np.full((len(units), len(self.categories)), 0.999)
+    def units_proba(self, units, below=None, sure=()):
+        self.seen += units
+        return np.full((len(units), len(self.categories)), 0.999)
 
 
 def test_when_lexicon_judges_words_innocent_then_classifier_never_sees_them():
@@ -169,7 +168,7 @@ def test_when_classifier_skips_bounded_sentences_then_verdicts_are_unchanged(ton
     texts = [r.text for r in rows if splits[r.id] == "dev"]
     d = Detector(tone=tone)
     bounded = {m: d.check_many(texts, m) for m in ("qa", "realtime")}
-    monkeypatch.setattr(ToneModel, "upper_proba", lambda self, folded: None)
+    monkeypatch.setattr(ToneModel, "_upper_many", lambda self, texts: np.full((len(texts), len(self.categories)), np.nan))
     for mode, verdicts in bounded.items():
         assert d.check_many(texts, mode) == verdicts
 
