@@ -76,9 +76,20 @@ def without(text: str, start: int, end: int, hidden: list[tuple[int, int]]) -> s
     return "".join(keep)
 
 
-def _run_starts(sorted_ids: np.ndarray) -> np.ndarray:
-    """Where each run of equal values begins in a sorted id array (for np.add.reduceat)."""
-    return np.flatnonzero(np.concatenate(([True], sorted_ids[1:] != sorted_ids[:-1])))
+def _stacked(counts: Sequence[Counter]) -> tuple[np.ndarray, np.ndarray, list[int], list[int]]:
+    """Per-unit feature counts laid end to end, for one pass of array operations over all units:
+    feature ids, tf weights (1 + log count, sublinear as in training), where each non-empty
+    unit's run starts (for np.add.reduceat), and which units those are."""
+    ids: list[int] = []
+    tf: list[int] = []
+    starts, present = [], []
+    for j, c in enumerate(counts):
+        if c:
+            starts.append(len(ids))
+            present.append(j)
+            ids += c.keys()
+            tf += c.values()
+    return np.array(ids, dtype=np.int64), 1.0 + np.log(np.array(tf, dtype=np.float64)), starts, present
 
 
 def sha256(path: Path) -> str:
@@ -206,29 +217,20 @@ class ToneModel:
         out = np.full((len(texts), k), np.nan)
         if not self._bound_ok:
             return out
-        surface, unit = [], []
-        for j, text in enumerate(texts):
-            if not _WHITESPACE.search(text):
-                found = [n for _, n in self._surfaces.iter(text)]
-                surface += found
-                unit += [j] * len(found)
-        if not surface:
+        hits = [Counter() if _WHITESPACE.search(t) else Counter([n for _, n in self._surfaces.iter(t)]) for t in texts]
+        ids, w, starts, present = _stacked(hits)
+        if not present:
             return out
-        n_surfaces = len(self._surface_rows)
-        keys, counts = np.unique(np.array(unit) * n_surfaces + np.array(surface), return_counts=True)
-        unit_of = keys // n_surfaces
-        w = 1.0 + np.log(counts)
-        rows = self._surface_rows[keys % n_surfaces]  # a copy: weighted in place
+        rows = self._surface_rows[ids]  # a copy: weighted in place
         rows[:, : 2 * k] *= w[:, None]
         rows[:, 2 * k :] *= (w * w)[:, None]
-        starts = _run_starts(unit_of)
         sums = np.add.reduceat(rows, starts, axis=0)
+        bounded = sums[:, 2 * k] > 0.0  # some char n-gram known
+        sums = sums[bounded]
         top = sums[:, :k] + sums[:, k : 2 * k]
         chars_sq, words_sq = sums[:, 2 * k : 2 * k + 1], sums[:, 2 * k + 1 :]
-        bounded = chars_sq[:, 0] > 0.0
-        with np.errstate(divide="ignore", invalid="ignore"):
-            dec = np.where(top >= 0, top / np.sqrt(chars_sq), top / np.sqrt(chars_sq + words_sq)) + self.intercept
-        out[unit_of[starts][bounded]] = self._calibrated(dec[bounded])
+        dec = np.where(top >= 0, top / np.sqrt(chars_sq), top / np.sqrt(chars_sq + words_sq)) + self.intercept
+        out[np.array(present)[bounded]] = self._calibrated(dec)
         return out
 
     def _counts(self, folded: str) -> Counter:
@@ -251,20 +253,12 @@ class ToneModel:
 
     def _decisions(self, folded: Sequence[str]) -> np.ndarray:
         """Raw scores (n, k) of several folded texts: their features counted one by one, scored together."""
-        feature, tf, unit = [], [], []
-        for j, f in enumerate(folded):
-            counts = self._counts(f)
-            feature += counts.keys()
-            tf += counts.values()
-            unit += [j] * len(counts)
+        ids, w, starts, present = _stacked([self._counts(f) for f in folded])
         dec = np.tile(self.intercept, (len(folded), 1))
-        if not feature:
-            return dec
-        idx, unit_of = np.array(feature), np.array(unit)
-        x = (1.0 + np.log(np.array(tf, dtype=np.float64))) * self.idf[idx]
-        starts = _run_starts(unit_of)
-        norm = np.sqrt(np.add.reduceat(x * x, starts))
-        dec[unit_of[starts]] += np.add.reduceat(x[:, None] * self.coef[idx], starts, axis=0) / norm[:, None]
+        if present:
+            x = w * self.idf[ids]
+            norm = np.sqrt(np.add.reduceat(x * x, starts))
+            dec[present] += np.add.reduceat(x[:, None] * self.coef[ids], starts, axis=0) / norm[:, None]
         return dec
 
     def _calibrated(self, dec: np.ndarray) -> np.ndarray:
