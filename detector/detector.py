@@ -23,6 +23,9 @@ from .verdict import CallReport, Evidence, TurnViolation, Verdict
 
 # Only short texts are cached: scripted replies are short, and the cache must stay small.
 CACHE_MAX_CHARS = 200
+# Texts whose sentences the classifier scores in one pass: past a few dozen the shared array
+# work is paid off, and a big check_many stays in small memory.
+BATCH = 64
 
 
 def _trim_marks(folded: str, a: int, b: int) -> tuple[int, int]:
@@ -119,11 +122,16 @@ class Detector:
         return self._evidence_many([text], check_mode(mode) if mode else self.mode)[0]
 
     def _evidence_many(self, texts: Sequence[str], mode: str) -> list[list[Evidence]]:
-        """`evidence` of several texts: the lexicon one by one, the classifier over all their sentences at once."""
-        found = [self._lexical(t) for t in texts]
-        if self.tone is None:
-            return [f.evidence for f in found]
-        return [f.evidence + t for f, t in zip(found, self._tone_evidence(found, mode))]
+        """`evidence` of several texts: the lexicon one by one, the classifier over the sentences
+        of up to BATCH texts at once (array work shared; memory bounded whatever the input)."""
+        out = []
+        for at in range(0, len(texts), BATCH):
+            found = [self._lexical(t) for t in texts[at : at + BATCH]]
+            if self.tone is None:
+                out += [f.evidence for f in found]
+            else:
+                out += [f.evidence + t for f, t in zip(found, self._tone_evidence(found, mode))]
+        return out
 
     def _lexical(self, text: str) -> _Lexical:
         if not isinstance(text, str):
@@ -206,15 +214,10 @@ class Detector:
             if cacheable[i]:
                 verdicts[i] = self._cache.get((t, mode))
         todo = [i for i, v in enumerate(verdicts) if v is None]
-        first: dict[str, int] = {}  # a reply repeated within the batch is judged once
-        judge = [i for i in todo if type(texts[i]) is not str or first.setdefault(texts[i], i) == i]
-        for i, evidence in zip(judge, self._evidence_many([texts[i] for i in judge], mode)):
+        for i, evidence in zip(todo, self._evidence_many([texts[i] for i in todo], mode)):
             verdicts[i] = decide(evidence, mode)
             if cacheable[i]:
                 self._cache.put((texts[i], mode), verdicts[i])
-        for i in todo:
-            if verdicts[i] is None:
-                verdicts[i] = verdicts[first[texts[i]]]
         return verdicts
 
     def check_conversation(

@@ -155,7 +155,9 @@ class ToneModel:
         # character n-grams straight from an Aho-Corasick scan over the vocabulary's n-grams
         # (in C), words and bigrams from two small dicts. tests/test_tone.py checks the result
         # against scikit-learn on the dev split.
-        self._chars = ahocorasick.Automaton()
+        # STORE_INTS: ids live in the trie nodes, not as Python ints scattered over the heap (a cache
+        # miss per hit when the server's other work has pushed them out)
+        self._chars = ahocorasick.Automaton(ahocorasick.STORE_INTS)
         self._words, self._bigrams = {}, {}
         for f, i in self.vocab.items():
             kind, body = f[:2], f[2:]
@@ -189,7 +191,7 @@ class ToneModel:
         np.add.at(rows, (surface[is_char], slice(0, k)), contribution[is_char])
         np.add.at(rows, (surface[~is_char], slice(k, 2 * k)), contribution[~is_char])
         np.add.at(rows, (surface, np.where(is_char, 2 * k, 2 * k + 1)), idf**2)
-        self._surfaces = ahocorasick.Automaton()
+        self._surfaces = ahocorasick.Automaton(ahocorasick.STORE_INTS)
         for text, n in surface_of.items():
             self._surfaces.add_word(text, n)
         self._surfaces.make_automaton()
