@@ -119,8 +119,7 @@ class FastCut:
             i = k
             frag = s[k]
             found = False
-            while i < n and frag in freq:
-                f = freq[frag]
+            while i < n and (f := freq.get(frag)) is not None:  # one probe of the big table, not two
                 if f:
                     found = True
                     sc = log(f) - log_total + score[i + 1]
