@@ -70,6 +70,8 @@ def _json(obj: Any, status: int = 200, headers: dict | None = None) -> Response:
 
 
 def masked(text: str, verdict: Verdict) -> str:
+    if not verdict.evidence:
+        return text
     chars = list(text)
     for e in verdict.evidence:
         chars[e.start : e.end] = MASK * (e.end - e.start)

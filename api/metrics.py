@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -41,6 +42,7 @@ class Metrics:
         self.requests = Counter("jiyu_requests", "HTTP requests", ["endpoint", "method", "status"], registry=self.registry)
         self.latency = Histogram("jiyu_request_seconds", "Request latency", ["endpoint"], buckets=BUCKETS, registry=self.registry)
         self.verdicts = Counter("jiyu_decisions", "Verdicts by decision and first label", ["decision", "category"], registry=self.registry)
+        self._decision_children: dict[tuple[str, str], Any] = {}
 
     def request(self, path: str, method: str, status: int, seconds: float) -> None:
         endpoint = path if path in ENDPOINTS else "other"  # bounded label values
@@ -49,7 +51,11 @@ class Metrics:
 
     def decisions(self, verdicts) -> None:  # noqa: ANN001
         for v in verdicts:
-            self.verdicts.labels(v.decision, v.labels[0] if v.labels else "none").inc()
+            key = (v.decision, v.labels[0] if v.labels else "none")
+            child = self._decision_children.get(key)
+            if child is None:  # labels() takes a lock and builds a key: once per pair, not per verdict
+                child = self._decision_children[key] = self.verdicts.labels(*key)
+            child.inc()
 
     def render(self) -> tuple[bytes, str]:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -50,6 +50,7 @@ _READ_BACK_TAG = re.compile("(?:对吧|是吧|对吗|是吗|对不对|是不是|
 _SENTENCES = re.compile("[^。!?]+[。!?]*")
 _MARK = re.compile("[" + re.escape("".join(sorted(MARKERS))) + "]")
 _QUOTES = {"“": "”", "‘": "’", "「": "」", "『": "』", '"': '"', "'": "'"}
+_OPEN_QUOTE = re.compile("[" + re.escape("".join(_QUOTES)) + "]")
 MIN_PINYIN_SYLLABLES = 3
 
 
@@ -261,6 +262,8 @@ def _is_mention(norm: Normalised, hit: Hit) -> bool:
     original = norm.original
     s, e = norm.span(hit.start, hit.end)
     left = original[original.rfind("\n", 0, s) + 1 : s]
+    if not _OPEN_QUOTE.search(left):
+        return False
     nl = original.find("\n", e)
     right = original[e : nl if nl >= 0 else None]
     for open_q, close_q in _QUOTES.items():

@@ -77,6 +77,9 @@ class Normalised:
     def max_gap(self, start: int, end: int) -> int:
         """Longest run of skipped original characters strictly inside normalised [start, end)."""
         offs = self.offsets
+        # the usual case: consecutive offsets (no character skipped; none folded into several)
+        if offs[end - 1] - offs[start] == end - 1 - start and len(set(offs[start:end])) == end - start:
+            return 0
         return max((offs[k + 1] - offs[k] - 1 for k in range(start, end - 1)), default=0)
 
 
