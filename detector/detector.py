@@ -173,19 +173,22 @@ class Detector:
             for a, b in units[-1]:
                 lefts.append(without(text, a, b, f.innocent))
                 sure.append(any(h.start < b and a < h.end for h in f.hits))
-        probs = self.tone.units_proba(lefts, self._below[mode], sure)
-        out, at = [], 0
-        for f, spans in zip(found, units):
-            out.append(self._tone_spans(f.norm, spans, probs[at : at + len(spans)], mode) if spans else [])
-            at += len(spans)
-        return out
+        below = self._below[mode]
+        probs = self.tone.units_proba(lefts, below, sure)
+        # which texts have a sentence over a cut at all, for the whole batch at once: usually none
+        starts = np.cumsum([0] + [len(u) for u in units[:-1]])
+        counts = np.array([len(u) for u in units])
+        hot = np.zeros(len(units), dtype=bool)
+        if len(lefts):
+            hot[counts > 0] = (np.maximum.reduceat(probs, starts[counts > 0]) > below).any(axis=1)
+        return [
+            self._tone_spans(f.norm, spans, probs[at : at + len(spans)], mode) if is_hot else []
+            for f, spans, at, is_hot in zip(found, units, starts, hot)
+        ]
 
     def _tone_spans(self, norm: Normalised, units: list[tuple[int, int]], per_sentence: np.ndarray, mode: str) -> list[Evidence]:
         tone = self.tone
-        below = self._below[mode]
         probs = per_sentence.max(axis=0)
-        if not (probs > below).any():
-            return []
         thresholds = tone.thresholds[mode]
         floor = MODES[mode].review
         scores = {c: tone_score(float(p), thresholds[c], mode) for c, p in zip(tone.categories, probs)}

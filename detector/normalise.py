@@ -14,8 +14,10 @@ phrase matches across them. A run of one non-ASCII character counts once (有有
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
+from itertools import compress
 
 import opencc
 
@@ -63,6 +65,21 @@ class _FoldTable(dict):
 
 FOLD = _FoldTable()
 
+# For `normalise`'s fast path: ordinal -> the character's fold when it is one character, SKIPPED
+# when it folds to nothing, SPECIAL when it folds to several (handled by the full walk).
+SKIPPED, SPECIAL = "\x01", "\x02"
+_COLLAPSIBLE_RUN = re.compile(r"([^\x00-\x7f]|[!?])\1")
+
+
+class _OneCharTable(dict):
+    def __missing__(self, o: int) -> str:
+        f = FOLD[chr(o)]
+        folded = self[o] = SKIPPED if not f else f if len(f) == 1 else SPECIAL
+        return folded
+
+
+ONE_CHAR = _OneCharTable()
+
 
 @dataclass(frozen=True, slots=True)
 class Normalised:
@@ -88,6 +105,19 @@ def _collapses(c: str) -> bool:
 
 
 def normalise(text: str) -> Normalised:
+    """`text` folded, with the original index of every folded character."""
+    # Usually every character folds to at most one, with no 那个 and no run to collapse: then one
+    # str.translate (in C) does the work, and the walk below is the rule for everything else.
+    t = text.translate(ONE_CHAR)
+    if SPECIAL not in t and "那个" not in t:
+        folded = t.replace(SKIPPED, "")
+        if not _COLLAPSIBLE_RUN.search(folded):
+            kept = range(len(t)) if len(folded) == len(t) else compress(range(len(t)), map(SKIPPED.__ne__, t))
+            return Normalised(text, folded, tuple(kept))
+    return _walk(text)
+
+
+def _walk(text: str) -> Normalised:
     fold = FOLD
     chars: list[str] = []
     offsets: list[int] = []

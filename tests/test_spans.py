@@ -73,3 +73,11 @@ def test_when_combining_marks_follow_a_character_then_span_keeps_them_inside():
     assert unicodedata.combining(text[1])
     norm = normalise(text)
     assert norm.text == "有完没完" and norm.span(0, 4) == (0, 5)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(list("那个有完没嗯啊，。！？!? ＡＢａb1①ﬁ忙著這號😤\u200b\n\u0301") + ["那个", "有有", "！！"]), max_size=12).map("".join))
+def test_when_text_takes_the_fast_fold_then_it_equals_the_full_walk(text):
+    from detector.normalise import _walk
+
+    assert normalise(text) == _walk(text)
