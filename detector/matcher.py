@@ -150,8 +150,7 @@ class Matcher:
                     candidates.append(Hit(start, end + 1, idx, "pinyin" if kind == INITIALS else "lexicon"))
         # a pinyin hit on exactly a literal hit's span and rule can only lose to it (same checks,
         # lower source rank): not checking it twice halves the work on rude text
-        literal = {(h.start, h.end, h.rule) for h in candidates}
-        candidates += [h for h in self._pinyin_hits(norm) if (h.start, h.end, h.rule) not in literal]
+        candidates += self._pinyin_hits(norm, {(h.start, h.end, h.rule) for h in candidates})
         if not candidates:
             return []
         kept = []
@@ -190,14 +189,15 @@ class Matcher:
             return False
         return True
 
-    def _pinyin_hits(self, norm: Normalised) -> list[Hit]:
+    def _pinyin_hits(self, norm: Normalised, literal: set[tuple[int, int, int]] = frozenset()) -> list[Hit]:
+        """Hits of the pinyin automaton, except those on exactly a `literal` hit's span and rule."""
         py = self.pinyin.convert(norm.text)
         hits = []
         for end, (length, payloads) in self.py.iter(py.text):
             start, stop = py.norm_span(end + 1 - length, end + 1)
-            if not self._surface_ok(norm, start, stop):
-                continue
-            hits += [Hit(start, stop, idx, "pinyin") for idx in payloads]
+            fresh = [idx for idx in payloads if (start, stop, idx) not in literal]
+            if fresh and self._surface_ok(norm, start, stop):
+                hits += [Hit(start, stop, idx, "pinyin") for idx in fresh]
         return hits
 
     def _verify_pattern(self, text: str, start: int, end: int, idx: int) -> list[Hit]:
