@@ -17,7 +17,6 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from itertools import compress
 
 import opencc
 
@@ -112,7 +111,12 @@ def normalise(text: str) -> Normalised:
     if SPECIAL not in t and "那个" not in t:
         folded = t.replace(SKIPPED, "")
         if not _COLLAPSIBLE_RUN.search(folded):
-            kept = range(len(t)) if len(folded) == len(t) else compress(range(len(t)), map(SKIPPED.__ne__, t))
+            kept: list[int] = []
+            start, skip = 0, t.find(SKIPPED)
+            while skip >= 0:  # a handful of skipped characters (punctuation, spaces) per text
+                kept += range(start, skip)
+                start, skip = skip + 1, t.find(SKIPPED, skip + 1)
+            kept += range(start, len(t))
             return Normalised(text, folded, tuple(kept))
     return _walk(text)
 
