@@ -175,16 +175,13 @@ class Detector:
                 sure.append(any(h.start < b and a < h.end for h in f.hits))
         below = self._below[mode]
         probs = self.tone.units_proba(lefts, below, sure)
-        # which texts have a sentence over a cut at all, for the whole batch at once: usually none
-        starts = np.cumsum([0] + [len(u) for u in units[:-1]])
-        counts = np.array([len(u) for u in units])
-        hot = np.zeros(len(units), dtype=bool)
-        if len(lefts):
-            hot[counts > 0] = (np.maximum.reduceat(probs, starts[counts > 0]) > below).any(axis=1)
-        return [
-            self._tone_spans(f.norm, spans, probs[at : at + len(spans)], mode) if is_hot else []
-            for f, spans, at, is_hot in zip(found, units, starts, hot)
-        ]
+        over = (probs > below).any(axis=1).tolist()  # sentences over a cut anywhere: usually none
+        out, at = [], 0
+        for f, spans in zip(found, units):
+            end = at + len(spans)
+            out.append(self._tone_spans(f.norm, spans, probs[at:end], mode) if any(over[at:end]) else [])
+            at = end
+        return out
 
     def _tone_spans(self, norm: Normalised, units: list[tuple[int, int]], per_sentence: np.ndarray, mode: str) -> list[Evidence]:
         tone = self.tone

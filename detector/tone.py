@@ -76,10 +76,10 @@ def without(text: str, start: int, end: int, hidden: list[tuple[int, int]]) -> s
     return "".join(keep)
 
 
-def _stacked(counts: Sequence[Counter]) -> tuple[np.ndarray, np.ndarray, list[int], list[int]]:
+def _stacked(counts: Sequence[Counter]) -> tuple[np.ndarray, np.ndarray | None, list[int], list[int]]:
     """Per-unit feature counts laid end to end, for one pass of array operations over all units:
-    feature ids, tf weights (1 + log count, sublinear as in training), where each non-empty
-    unit's run starts (for np.add.reduceat), and which units those are."""
+    feature ids, tf weights (1 + log count, sublinear as in training; None when every count is 1),
+    where each non-empty unit's run starts (for np.add.reduceat), and which units those are."""
     ids: list[int] = []
     tf: list[int] = []
     starts, present = [], []
@@ -89,7 +89,8 @@ def _stacked(counts: Sequence[Counter]) -> tuple[np.ndarray, np.ndarray, list[in
             present.append(j)
             ids += c.keys()
             tf += c.values()
-    return np.array(ids, dtype=np.int64), 1.0 + np.log(np.array(tf, dtype=np.float64)), starts, present
+    w = 1.0 + np.log(np.array(tf, dtype=np.float64)) if tf and max(tf) > 1 else None
+    return np.array(ids, dtype=np.int64), w, starts, present
 
 
 def sha256(path: Path) -> str:
@@ -122,6 +123,7 @@ class ToneModel:
     _bigrams: dict = field(init=False, repr=False)
     _surfaces: ahocorasick.Automaton = field(init=False, repr=False)
     _surface_rows: np.ndarray = field(init=False, repr=False)
+    _weight_power: np.ndarray = field(init=False, repr=False)
     _bound_ok: bool = field(init=False, repr=False)
 
     @classmethod
@@ -196,6 +198,7 @@ class ToneModel:
             self._surfaces.add_word(text, n)
         self._surfaces.make_automaton()
         self._surface_rows = rows
+        self._weight_power = np.array([1.0] * (2 * k) + [2.0, 2.0])
         self._bound_ok = bool((self.cal_a < 0).all())  # the bound needs calibration increasing in the decision
 
     def upper_proba(self, folded: str) -> np.ndarray | None:
@@ -223,16 +226,17 @@ class ToneModel:
         ids, w, starts, present = _stacked(hits)
         if not present:
             return out
-        rows = self._surface_rows[ids]  # a copy: weighted in place
-        rows[:, : 2 * k] *= w[:, None]
-        rows[:, 2 * k :] *= (w * w)[:, None]
+        rows = self._surface_rows[ids]  # a copy
+        if w is not None:
+            rows *= w[:, None] ** self._weight_power  # tf on the sums, tf² on the squares
         sums = np.add.reduceat(rows, starts, axis=0)
         bounded = sums[:, 2 * k] > 0.0  # some char n-gram known
-        sums = sums[bounded]
+        if not bounded.all():
+            sums, present = sums[bounded], [u for u, b in zip(present, bounded) if b]
         top = sums[:, :k] + sums[:, k : 2 * k]
-        chars_sq, words_sq = sums[:, 2 * k : 2 * k + 1], sums[:, 2 * k + 1 :]
-        dec = np.where(top >= 0, top / np.sqrt(chars_sq), top / np.sqrt(chars_sq + words_sq)) + self.intercept
-        out[np.array(present)[bounded]] = self._calibrated(dec)
+        # divide by √C when top ≥ 0, by √(C+W) when negative
+        dec = top / np.sqrt(sums[:, 2 * k : 2 * k + 1] + (top < 0) * sums[:, 2 * k + 1 :]) + self.intercept
+        out[present] = self._calibrated(dec)
         return out
 
     def _counts(self, folded: str) -> Counter:
@@ -258,7 +262,7 @@ class ToneModel:
         ids, w, starts, present = _stacked([self._counts(f) for f in folded])
         dec = np.tile(self.intercept, (len(folded), 1))
         if present:
-            x = w * self.idf[ids]
+            x = self.idf[ids] if w is None else w * self.idf[ids]
             norm = np.sqrt(np.add.reduceat(x * x, starts))
             dec[present] += np.add.reduceat(x[:, None] * self.coef[ids], starts, axis=0) / norm[:, None]
         return dec
@@ -302,9 +306,9 @@ class ToneModel:
             bounded = [i for i in judge if not (sure and sure[i])]
             if bounded:
                 upper = self._upper_many([prepare(units[i]) for i in bounded])
-                # NaN (no bound) compares False: only a real bound under every cut skips; the
-                # margin keeps a bound equal to the probability (all char n-grams) from rounding below it
-                skip = ~np.isnan(upper[:, 0]) & ~(upper > below - 1e-9).any(axis=1)
+                # NaN (no bound) compares False, so it never skips; the margin keeps a bound equal
+                # to the probability (all char n-grams) from rounding below it
+                skip = (upper <= below - 1e-9).all(axis=1).tolist()
                 skipped = {i for i, s in zip(bounded, skip) if s}
                 judge = [i for i in judge if i not in skipped]
         if judge:
