@@ -188,17 +188,17 @@ class ToneModel:
             is_char.append(kind == CHAR)
         feature, surface, is_char = np.array(feature), np.array(surface), np.array(is_char)
         idf = self.idf[feature]
-        rows = np.zeros((len(surface_of), 2 * k + 2))
+        # per surface: [what it adds to x·coef per category (at most), its chars' |x|², its words' |x|²]
+        rows = np.zeros((len(surface_of), k + 2))
         contribution = idf[:, None] * np.where(is_char[:, None], self.coef[feature], np.maximum(self.coef[feature], 0.0))
-        np.add.at(rows, (surface[is_char], slice(0, k)), contribution[is_char])
-        np.add.at(rows, (surface[~is_char], slice(k, 2 * k)), contribution[~is_char])
-        np.add.at(rows, (surface, np.where(is_char, 2 * k, 2 * k + 1)), idf**2)
+        np.add.at(rows, (surface, slice(0, k)), contribution)
+        np.add.at(rows, (surface, np.where(is_char, k, k + 1)), idf**2)
         self._surfaces = ahocorasick.Automaton(ahocorasick.STORE_INTS)
         for text, n in surface_of.items():
             self._surfaces.add_word(text, n)
         self._surfaces.make_automaton()
         self._surface_rows = rows
-        self._weight_power = np.array([1.0] * (2 * k) + [2.0, 2.0])
+        self._weight_power = np.array([1.0] * k + [2.0, 2.0])
         self._bound_ok = bool((self.cal_a < 0).all())  # the bound needs calibration increasing in the decision
 
     def upper_proba(self, folded: str) -> np.ndarray | None:
@@ -230,12 +230,12 @@ class ToneModel:
         if w is not None:
             rows *= w[:, None] ** self._weight_power  # tf on the sums, tf² on the squares
         sums = np.add.reduceat(rows, starts, axis=0)
-        bounded = sums[:, 2 * k] > 0.0  # some char n-gram known
+        bounded = sums[:, k] > 0.0  # some char n-gram known
         if not bounded.all():
             sums, present = sums[bounded], [u for u, b in zip(present, bounded) if b]
-        top = sums[:, :k] + sums[:, k : 2 * k]
+        top = sums[:, :k]
         # divide by √C when top ≥ 0, by √(C+W) when negative
-        dec = top / np.sqrt(sums[:, 2 * k : 2 * k + 1] + (top < 0) * sums[:, 2 * k + 1 :]) + self.intercept
+        dec = top / np.sqrt(sums[:, k : k + 1] + (top < 0) * sums[:, k + 1 :]) + self.intercept
         out[present] = self._calibrated(dec)
         return out
 
