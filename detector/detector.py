@@ -208,6 +208,8 @@ class Detector:
         """Verdicts in input order; texts in the cache cost a lookup, the rest are judged together."""
         mode = check_mode(mode) if mode else self.mode
         texts = list(texts)
+        if self._cache is None:
+            return [decide(evidence, mode) for evidence in self._evidence_many(texts, mode)]
         verdicts: list[Verdict | None] = [None] * len(texts)
         cacheable = [self._cache is not None and type(t) is str and len(t) <= CACHE_MAX_CHARS for t in texts]
         for i, t in enumerate(texts):

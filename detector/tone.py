@@ -90,7 +90,7 @@ def _stacked(counts: Sequence[Counter]) -> tuple[np.ndarray, np.ndarray | None, 
             ids += c.keys()
             tf += c.values()
     w = 1.0 + np.log(np.array(tf, dtype=np.float64)) if tf and max(tf) > 1 else None
-    return np.array(ids, dtype=np.int64), w, starts, present
+    return np.fromiter(ids, dtype=np.int64, count=len(ids)), w, starts, present
 
 
 def sha256(path: Path) -> str:
@@ -219,13 +219,12 @@ class ToneModel:
         All texts' sums come out of one pass of array operations.
         """
         k = len(self.categories)
-        out = np.full((len(texts), k), np.nan)
         if not self._bound_ok:
-            return out
+            return np.full((len(texts), k), np.nan)
         hits = [Counter() if _WHITESPACE.search(t) else Counter([n for _, n in self._surfaces.iter(t)]) for t in texts]
         ids, w, starts, present = _stacked(hits)
         if not present:
-            return out
+            return np.full((len(texts), k), np.nan)
         rows = self._surface_rows[ids]  # a copy
         if w is not None:
             rows *= w[:, None] ** self._weight_power  # tf on the sums, tf² on the squares
@@ -235,8 +234,11 @@ class ToneModel:
             sums, present = sums[bounded], [u for u, b in zip(present, bounded) if b]
         top = sums[:, :k]
         # divide by √C when top ≥ 0, by √(C+W) when negative
-        dec = top / np.sqrt(sums[:, k : k + 1] + (top < 0) * sums[:, k + 1 :]) + self.intercept
-        out[present] = self._calibrated(dec)
+        upper = self._calibrated(top / np.sqrt(sums[:, k : k + 1] + (top < 0) * sums[:, k + 1 :]) + self.intercept)
+        if len(present) == len(texts):  # the usual case: every text bounded
+            return upper
+        out = np.full((len(texts), k), np.nan)
+        out[present] = upper
         return out
 
     def _counts(self, folded: str) -> Counter:
