@@ -29,6 +29,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from detector import Detector, LexiconError
 from detector.conversation import ConversationError
@@ -196,7 +197,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
               summary="Check one reply or a batch before it is sent")
     async def check(request: Request) -> Any:
         require_key(request)
-        raw = await request.body()
+        raw = await _body(request)
         if not raw.strip():
             raise ApiError(422, "body: a JSON object is required", "body")
         try:
@@ -224,7 +225,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "results": [verdict_out(t, v) for t, v in zip(texts, verdicts)],
             "lexicon_version": d.lexicon_version,
             "model_version": d.model_version,
-            "request_id": request.state.request_id,
+            "request_id": request.scope["state"]["request_id"],
         })
 
     @app.post("/v1/conversations", response_model=ConversationResponse, responses=ERRORS, dependencies=[Depends(require_key)],
@@ -295,6 +296,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("request %s texts %r", request.state.request_id, texts)
 
     return app
+
+
+async def _body(request: Request) -> bytes:
+    """The request body, read straight from the ASGI messages (Starlette's Request.body goes
+    through an async generator: on a 30-character reply that bookkeeping is ~3% of a request)."""
+    chunks = []
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnect()
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    request._body = body = b"".join(chunks)  # where Starlette keeps it, should anything read it again
+    return body
 
 
 def _freeze_heap() -> None:
