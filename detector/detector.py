@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from .conversation import parse_conversation, role_of
+from .cache import CacheInfo, VerdictCache
+from .conversation import ConversationError, parse_conversation, role_of
 from .lexicon import Lexicon, LexiconError
 from .lexicon_check import compiled_problems
-from .cache import CacheInfo, VerdictCache
 from .matcher import Hit, Matcher
 from .normalise import MARKERS, Normalised, fold, normalise
 from .pinyin import PinyinTable
@@ -235,42 +235,70 @@ class Detector:
         A phrase the agent repeats from the customer's previous turn (您说我们是骗子？) is the
         customer's word, not the agent's violation: that evidence is dropped.
         """
+        report = self.check_conversations([conversation], roles, mode, score_sheet, agent_speakers)[0]
+        if isinstance(report, ConversationError):
+            raise report
+        return report
+
+    def check_conversations(
+        self,
+        conversations: Sequence[Any],
+        roles: Iterable[str] = ("agent",),
+        mode: str | None = None,
+        score_sheet: ScoreSheet | None = None,
+        agent_speakers: Iterable[str] = (),
+    ) -> list[CallReport | ConversationError]:
+        """`check_conversation` for several calls, their agent turns judged together (faster in
+        batches); a conversation that is not valid gets its ConversationError in its place."""
         mode = check_mode(mode) if mode else self.mode
         sheet = score_sheet or _default_sheet()
-        conv = parse_conversation(conversation)
         extra_agents = {a.strip().casefold() for a in agent_speakers}
-        turns = conv["turns"]
-        roles_of = {s: role_of(s, extra_agents) for s in {t["speaker"] for t in turns}}  # few speakers, many turns
-        turn_roles = [roles_of[t["speaker"]] for t in turns]
         wanted = {role_of(r) for r in roles}
-        violations, deductions, fatal, judged = [], 0.0, False, 0
-        last_customer = ""
-        agent_turns = [i for i, role in enumerate(turn_roles) if role in wanted]
-        evidence = dict(zip(agent_turns, self._evidence_many([turns[i]["text"] for i in agent_turns], mode)))
-        for i, (turn, role) in enumerate(zip(turns, turn_roles)):
-            if role in wanted:
-                judged += 1
-                verdict = decide(_not_repeated(evidence[i], last_customer), mode)
-                if verdict.flagged:
-                    cost = sheet.turn_deduction(verdict)
-                    deductions += cost
-                    fatal = fatal or sheet.is_fatal(verdict)
-                    violations.append(TurnViolation(i, turn["speaker"], turn.get("start"), turn.get("end"), verdict, cost))
-            if role == "customer":
-                last_customer = turn["text"]
-        deductions = min(deductions, sheet.cap_per_call)
-        score = max(0.0, sheet.start - deductions)
-        return CallReport(
-            conversation_id=str(conv["conversation_id"]),
-            violations=tuple(violations),
-            score=score,
-            deductions=deductions,
-            turns_judged=judged,
-            passed=score >= sheet.pass_mark and not fatal,
-            fatal=fatal,
-            score_sheet=sheet.name,
-            extra={k: v for k, v in conv.items() if k not in ("conversation_id", "turns")},
-        )
+        calls: list[tuple[dict, list[str], list[int]] | ConversationError] = []
+        for conversation in conversations:
+            try:
+                conv = parse_conversation(conversation)
+            except ConversationError as e:
+                calls.append(e)
+                continue
+            turns = conv["turns"]
+            roles_of = {s: role_of(s, extra_agents) for s in {t["speaker"] for t in turns}}  # few speakers, many turns
+            turn_roles = [roles_of[t["speaker"]] for t in turns]
+            calls.append((conv, turn_roles, [i for i, role in enumerate(turn_roles) if role in wanted]))
+        texts = [c[0]["turns"][i]["text"] for c in calls if not isinstance(c, ConversationError) for i in c[2]]
+        evidence = iter(self._evidence_many(texts, mode))
+        return [c if isinstance(c, ConversationError) else _report(*c, evidence, mode, sheet) for c in calls]
+
+
+def _report(conv: dict, turn_roles: list[str], agent_turns: list[int], evidence: Iterator, mode: str, sheet: ScoreSheet) -> CallReport:
+    """The call's report from its agent turns' evidence (taken, in turn order, from `evidence`)."""
+    turns = conv["turns"]
+    by_turn = {i: next(evidence) for i in agent_turns}
+    violations, deductions, fatal = [], 0.0, False
+    last_customer = ""
+    for i, (turn, role) in enumerate(zip(turns, turn_roles)):
+        if i in by_turn:
+            verdict = decide(_not_repeated(by_turn[i], last_customer), mode)
+            if verdict.flagged:
+                cost = sheet.turn_deduction(verdict)
+                deductions += cost
+                fatal = fatal or sheet.is_fatal(verdict)
+                violations.append(TurnViolation(i, turn["speaker"], turn.get("start"), turn.get("end"), verdict, cost))
+        if role == "customer":
+            last_customer = turn["text"]
+    deductions = min(deductions, sheet.cap_per_call)
+    score = max(0.0, sheet.start - deductions)
+    return CallReport(
+        conversation_id=str(conv["conversation_id"]),
+        violations=tuple(violations),
+        score=score,
+        deductions=deductions,
+        turns_judged=len(agent_turns),
+        passed=score >= sheet.pass_mark and not fatal,
+        fatal=fatal,
+        score_sheet=sheet.name,
+        extra={k: v for k, v in conv.items() if k not in ("conversation_id", "turns")},
+    )
 
 
 @lru_cache(maxsize=1)

@@ -229,18 +229,21 @@ def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
             line = dumps({**extra, "id": r.id, **v.to_dict(), **conf["versions"]})
             out.append(Outcome(line=line, flagged=v.flagged, first_labels=list(v.labels[:1])))
         return items[-1].line, out
-    for r in chunk:
-        if isinstance(r, inputs.BadRecord):
-            out.append(Outcome(error=r))
-            continue
-        problem = transcripts.check_order(r.data, Path(r.file), r.line) if isinstance(r.data.get("turns"), list) else None
-        if problem:
+    # problems first, then every good call's agent turns judged together
+    problems = [
+        r if isinstance(r, inputs.BadRecord)
+        else transcripts.check_order(r.data, Path(r.file), r.line) if isinstance(r.data.get("turns"), list) else None
+        for r in chunk
+    ]
+    good = [r for r, problem in zip(chunk, problems) if problem is None]
+    reports = iter(d.check_conversations([r.data for r in good], roles=conf["roles"], score_sheet=sheet, agent_speakers=conf["agent_speakers"]))
+    for r, problem in zip(chunk, problems):
+        if problem is not None:
             out.append(Outcome(error=problem))
             continue
-        try:
-            report = d.check_conversation(r.data, roles=conf["roles"], score_sheet=sheet, agent_speakers=conf["agent_speakers"])
-        except ConversationError as e:
-            out.append(Outcome(error=inputs.BadRecord(r.file, r.line, str(e))))
+        report = next(reports)
+        if isinstance(report, ConversationError):
+            out.append(Outcome(error=inputs.BadRecord(r.file, r.line, str(report))))
             continue
         agent = str(r.data.get(conf["agent_field"], "") or "")
         as_dict = report.to_dict()

@@ -140,3 +140,20 @@ def test_when_a_retort_follows_the_read_back_then_the_retort_is_still_flagged(de
     v = detector.check("您是说我态度不好对吧？你爱投诉就投诉去")
     assert v.flagged and all("态度不好" not in e.text for e in v.evidence if e.source != "classifier")
     assert any("投诉" in e.text for e in v.evidence)
+
+
+def test_when_calls_judged_together_then_each_report_equals_its_own_and_a_bad_call_keeps_its_error(detector):
+    from detector.conversation import ConversationError
+
+    calls = [
+        {"conversation_id": "a", "turns": [{"speaker": "customer", "text": "你们是骗子吧"}, {"speaker": "agent", "text": "您说我们是骗子？我们不是"}]},
+        {"conversation_id": "b", "turns": [{"speaker": "agent", "text": "有完没完啊"}]},
+        {"conversation_id": "c", "turns": "not a list"},
+        {"conversation_id": "d", "turns": [{"speaker": "坐席", "text": "您好，请问有什么可以帮您？"}, {"speaker": "客户", "text": "问别人去"}]},
+    ]
+    together = detector.check_conversations(calls)
+    assert isinstance(together[2], ConversationError)
+    with pytest.raises(ConversationError):
+        detector.check_conversation(calls[2])
+    assert [r for i, r in enumerate(together) if i != 2] == [detector.check_conversation(c) for i, c in enumerate(calls) if i != 2]
+    assert together[1].flagged and not together[3].flagged  # the customer's 问别人去 is not the agent's
