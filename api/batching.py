@@ -19,9 +19,14 @@ from detector.verdict import Verdict
 
 
 class CheckBatcher:
-    """Event-loop-only (not thread-safe): `check` is awaited from request handlers."""
+    """Event-loop-only (not thread-safe): `check` is awaited from request handlers.
 
-    def __init__(self) -> None:
+    One turn judges at most `max_chars` characters (about a millisecond per thousand): the
+    rest waits for the next turn, so a burst of large requests cannot stall the loop for long.
+    """
+
+    def __init__(self, max_chars: int = 8_000) -> None:
+        self.max_chars = max_chars
         self._pending: list[tuple[Detector, Sequence[str], str, asyncio.Future]] = []
 
     def check(self, detector: Detector, texts: Sequence[str], mode: str) -> asyncio.Future:
@@ -34,7 +39,13 @@ class CheckBatcher:
         return future
 
     def _run(self) -> None:
-        batch, self._pending = self._pending, []
+        size, take = 0, 0
+        while take < len(self._pending) and size < self.max_chars:
+            size += sum(map(len, self._pending[take][1]))
+            take += 1
+        batch, self._pending = self._pending[:take], self._pending[take:]
+        if self._pending:
+            asyncio.get_running_loop().call_soon(self._run)
         groups: dict[tuple[int, str], list] = {}
         for item in batch:
             if not item[3].cancelled():  # the client went away: nothing to judge

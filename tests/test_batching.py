@@ -63,3 +63,23 @@ def test_when_a_waiting_request_is_cancelled_then_its_texts_are_not_judged(detec
 
     assert asyncio.run(run()) == detector.check_many(["您好"], "qa")
     assert seen == ["您好"]
+
+
+def test_when_a_turn_fills_up_then_the_rest_is_judged_in_later_turns_and_all_are_answered(detector):
+    turns = []
+
+    class Counting:
+        def check_many(self, texts, mode):
+            turns.append(list(texts))
+            return detector.check_many(texts, mode)
+
+    counting = Counting()
+    requests = [[f"第{i}句：有完没完"] for i in range(6)]
+
+    async def run():
+        batcher = CheckBatcher(max_chars=20)  # 8-character texts: the third in a turn takes it past 20
+        return await asyncio.gather(*(batcher.check(counting, texts, "qa") for texts in requests))
+
+    got = asyncio.run(run())
+    assert got == [detector.check_many(texts, "qa") for texts in requests]
+    assert [len(t) for t in turns] == [3, 3] and [t for turn in turns for t in turn] == [t for r in requests for t in r]
