@@ -80,7 +80,9 @@ def masked(text: str, verdict: Verdict) -> str:
 
 
 def verdict_out(text: str, v: Verdict) -> dict:
-    return {**v.to_dict(), "masked": masked(text, v)}
+    out = v.to_dict()
+    out["masked"] = masked(text, v)
+    return out
 
 
 def build_detector(settings: Settings, reuse: Detector | None = None) -> Detector:

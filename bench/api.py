@@ -10,8 +10,9 @@ duration, so the load is bounded by time); GET /healthz on the same server stack
 no-op baseline. The headline runs with the verdict cache off (JIYU_CACHE_SIZE=0: every request
 judged afresh); a last pair of runs shows the server default, cache on, where the 40 replies
 repeat: that row is the scripted-reply case, not the cost of judging a new text. Printed:
-requests/s, p50 / p99 latency, non-2xx counts, the ratio to the no-op, and the p50 over the
-in-process `Detector.check` time for the same texts measured in this run.
+requests/s, p50 / p99 latency, non-2xx counts, the ratio to the no-op, and at c=1 the ratio of
+the p50 to the in-process `Detector.check` median for the same texts measured in this run (and
+their difference, the HTTP overhead).
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ def main() -> None:
     for c, r in rows:
         notes = f"{r['rps'] / noop['rps']:.0%} of no-op" if c == 16 else ""
         if c == 1:
-            notes = f"HTTP overhead at p50: {r['p50_ms'] - inproc_ms:.2f} ms over in-process"
+            notes = f"p50 = {r['p50_ms'] / inproc_ms:.1f}x the in-process check; HTTP overhead {r['p50_ms'] - inproc_ms:.2f} ms"
         print(f"{'POST /v1/check':22s}{c:5d}{r['requests']:10d}{r['rps']:9,.0f}{r['p50_ms']:9.2f}{r['p99_ms']:9.2f}{r['non2xx']:9d}  {notes}")
     print("with the verdict cache on (server default), the 40 replies repeating:")
     for name, r, note in (("GET /healthz (no-op)", cached_noop, ""),

@@ -242,17 +242,25 @@ class ToneModel:
         return out
 
     def _counts(self, folded: str) -> Counter:
-        text = prepare(folded)
-        counts = Counter([i for _, i in self._chars.iter(text)]) if text else Counter()
-        get = counts.get  # counts[i] += 1 would call Counter.__missing__ (Python) for each new key
-        words = self.featurizer.words(text)
-        for i in map(self._words.get, words):
-            if i is not None:
-                counts[i] = get(i, 0) + 1
-        for a, b in zip(words, words[1:]):
-            i = self._bigrams.get(a + "|" + b)
-            if i is not None:
-                counts[i] = get(i, 0) + 1
+        """Feature id -> count in FOLDED text, as training counts them."""
+        return self._counts_many([folded])[0]
+
+    def _counts_many(self, folded: Sequence[str]) -> list[Counter]:
+        # stage by stage over all the texts (char n-grams, then jieba, then the word tables), so
+        # each table is walked while it is still in cache
+        texts = [prepare(f) for f in folded]
+        counts = [Counter([i for _, i in self._chars.iter(t)]) if t else Counter() for t in texts]
+        segmented = [self.featurizer.words(t) for t in texts]
+        words_get, bigrams_get = self._words.get, self._bigrams.get
+        for c, words in zip(counts, segmented):
+            get = c.get  # c[i] += 1 would call Counter.__missing__ (Python) for each new key
+            for i in map(words_get, words):
+                if i is not None:
+                    c[i] = get(i, 0) + 1
+            for a, b in zip(words, words[1:]):
+                i = bigrams_get(a + "|" + b)
+                if i is not None:
+                    c[i] = get(i, 0) + 1
         return counts
 
     def decision(self, folded: str) -> np.ndarray:
@@ -261,7 +269,7 @@ class ToneModel:
 
     def _decisions(self, folded: Sequence[str]) -> np.ndarray:
         """Raw scores (n, k) of several folded texts: their features counted one by one, scored together."""
-        ids, w, starts, present = _stacked([self._counts(f) for f in folded])
+        ids, w, starts, present = _stacked(self._counts_many(folded))
         dec = np.tile(self.intercept, (len(folded), 1))
         if present:
             x = self.idf[ids] if w is None else w * self.idf[ids]
