@@ -177,3 +177,12 @@ def test_when_text_has_whitespace_then_no_bound_is_claimed(tone):
     # jieba's whitespace tokens are dropped, so words either side form a bigram that is not a
     # substring: the bound would not cover it
     assert tone.upper_proba("你好 再见") is None and tone.upper_proba("你好再见") is not None
+
+
+def test_when_texts_judged_in_a_batch_then_each_verdict_equals_its_own(tone):
+    rows = corpus.load()
+    splits = corpus.read_splits()
+    texts = [r.text for r in rows if splits[r.id] == "dev"]
+    d = Detector(tone=tone)
+    for mode in ("qa", "realtime"):
+        assert d.check_many(texts, mode) == [d.check(t, mode) for t in texts]
