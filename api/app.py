@@ -323,8 +323,8 @@ def _freeze_heap() -> None:
     gc.collect()
     gc.freeze()
     # A request's objects are freed by reference counting, not by the collector; at the default
-    # threshold (700) it still ran ~190 times a second under load, 2-3% of the CPU. Cycles left
-    # behind now wait for 20,000 allocations instead.
+    # threshold (700) it still ran ~185 times a second under load (about 2% of the CPU). Cycles
+    # left behind now wait for 20,000 allocations instead.
     gc.set_threshold(20_000, 10, 10)
 
 
