@@ -22,6 +22,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import ahocorasick
@@ -80,17 +81,15 @@ def _stacked(counts: Sequence[Counter]) -> tuple[np.ndarray, np.ndarray | None, 
     """Per-unit feature counts laid end to end, for one pass of array operations over all units:
     feature ids, tf weights (1 + log count, sublinear as in training; None when every count is 1),
     where each non-empty unit's run starts (for np.add.reduceat), and which units those are."""
-    ids: list[int] = []
-    tf: list[int] = []
-    starts, present = [], []
+    starts, present, n = [], [], 0
     for j, c in enumerate(counts):
         if c:
-            starts.append(len(ids))
+            starts.append(n)
             present.append(j)
-            ids += c.keys()
-            tf += c.values()
-    w = 1.0 + np.log(np.array(tf, dtype=np.float64)) if tf and max(tf) > 1 else None
-    return np.fromiter(ids, dtype=np.int64, count=len(ids)), w, starts, present
+            n += len(c)
+    ids = np.fromiter(chain.from_iterable(counts), dtype=np.int64, count=n)
+    tf = np.fromiter(chain.from_iterable(c.values() for c in counts), dtype=np.float64, count=n)
+    return ids, (1.0 + np.log(tf) if n and tf.max() > 1 else None), starts, present
 
 
 def sha256(path: Path) -> str:
