@@ -42,6 +42,18 @@ class PinyinText:
         return self.starts[start], self.ends[end - 1]
 
 
+class _SeenTable(dict):
+    """ordinal -> syllable character (the character itself without a reading), filled on first use."""
+
+    def __init__(self, full: dict[int, str]) -> None:
+        super().__init__()
+        self._full = full
+
+    def __missing__(self, cp: int) -> str:
+        code = self[cp] = self._full.get(cp) or chr(cp)
+        return code
+
+
 class PinyinTable:
     def __init__(self) -> None:
         readings: dict[int, list[str]] = {}
@@ -52,8 +64,9 @@ class PinyinTable:
             syllables.update(toneless)
         self.code = {s: chr(_PUA + i) for i, s in enumerate(sorted(syllables))}
         self._readings = readings
-        # str.translate table: character -> its first reading's syllable character
-        self.translate_table = {cp: self.code[r[0]] for cp, r in readings.items()}
+        # str.translate table: character -> its first reading's syllable character, filled as
+        # characters are met (a few thousand in practice, not 42,000: cold, a small table is read faster)
+        self.translate_table = _SeenTable({cp: self.code[r[0]] for cp, r in readings.items()})
         self._max_syllable = max(map(len, syllables))
 
     def readings(self, ch: str) -> list[str]:
