@@ -1,12 +1,11 @@
 """HTTP API under load: a real `jiyu serve` on loopback, driven by wrk, against a no-op endpoint.
 
-    .venv/bin/python bench/api.py [--seconds 10] [--workers 1] [--repeats 3]     (needs wrk: apt-get install wrk)
+    .venv/bin/python bench/api.py [--requests 40000] [--workers 1] [--repeats 3]     (needs wrk: apt-get install wrk)
 
 One run, one machine (load generator included): the bundled example replies (padded or cut
-to 30 characters) are POSTed to /v1/check at concurrency 1, 16 and 64 for a fixed duration
-each (at c=16 the no-op and the check alternate --repeats times, the fastest of each kept: this
-VM's speed drifts within a minute; wrk 4.1 cannot stop after a fixed count: its Lua `thread:stop()` still waits out the
-duration, so the load is bounded by time); GET /healthz on the same server stack is the
+to 30 characters) are POSTed to /v1/check at concurrency 1, 16 and 64, a fixed number of
+requests each (at c=16 the no-op and the check alternate --repeats times, the fastest of each
+kept: this VM's speed drifts within a minute); GET /healthz on the same server stack is the
 no-op baseline. The headline runs with the verdict cache off (JIYU_CACHE_SIZE=0: every request
 judged afresh); a last pair of runs shows the server default, cache on, where the 40 replies
 repeat: that row is the scripted-reply case, not the cost of judging a new text. Printed:
@@ -21,6 +20,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -33,16 +33,43 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
+# wrk 4.1 has no request count: the script counts responses, stops its thread at the N-th and
+# says so; the bench then interrupts wrk (SIGINT), which reports at once. The rate is N over the
+# time from the first request sent to the N-th response (LuaJIT's FFI reads the monotonic clock).
 LUA = r"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } jiyu_timespec;
+int clock_gettime(int clk, jiyu_timespec *tp);
+]]
+local ts = ffi.new("jiyu_timespec")
+local function now()
+  ffi.C.clock_gettime(1, ts)  -- CLOCK_MONOTONIC
+  return tonumber(ts.tv_sec) + tonumber(ts.tv_nsec) * 1e-9
+end
 local bodies = {BODIES}
-local i = 0
+local limit = {LIMIT}
+local i, received = 0, 0
+local threads = {}
+setup = function(thread) table.insert(threads, thread) end
 request = function()
+  if t0 == nil then t0 = now() end
   i = i % #bodies + 1
   if bodies[i] == "" then return wrk.format("GET", "/healthz") end
   return wrk.format("POST", "/v1/check", {["Content-Type"] = "application/json"}, bodies[i])
 end
+response = function(status, headers, body)
+  received = received + 1
+  if received == limit then
+    t1 = now()
+    wrk.thread:stop()
+    io.write("REACHED\n")
+    io.stdout:flush()
+  end
+end
 done = function(summary, latency, requests)
-  io.write(string.format("RESULT %d %d %d %d %d\n", summary.requests, summary.duration,
+  local t = threads[1]
+  io.write(string.format("RESULT %d %.6f %d %d %d\n", summary.requests, t:get("t1") - t:get("t0"),
     latency:percentile(50), latency:percentile(99), summary.errors.status))
 end
 """
@@ -59,23 +86,33 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wrk(url: str, conns: int, seconds: int, bodies: list[str]) -> dict:
+def wrk(url: str, conns: int, requests: int, bodies: list[str]) -> dict:
+    """`requests` requests at `conns` connections (one wrk thread), bodies in turn."""
     # Lua long strings take the UTF-8 bodies verbatim (LuaJIT knows no \u escapes)
-    lua = LUA.replace("{BODIES}", "{" + ",".join(f"[==[{b}]==]" for b in bodies) + "}")
+    lua = LUA.replace("{BODIES}", "{" + ",".join(f"[==[{b}]==]" for b in bodies) + "}").replace("{LIMIT}", str(requests))
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
         f.write(lua)
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s", "-s", f.name, url],
-        capture_output=True, text=True, check=True,
-    ).stdout
+    # -d only bounds a run that never reaches its count (a server that stopped answering)
+    proc = subprocess.Popen(["wrk", "-t1", f"-c{conns}", "-d600s", "--timeout", "10s", "-s", f.name, url],
+                            stdout=subprocess.PIPE, text=True)
+    result = None
+    for line in proc.stdout:
+        if line.startswith("REACHED"):
+            proc.send_signal(signal.SIGINT)
+        elif line.startswith("RESULT"):
+            result = line
+    proc.wait()
     os.unlink(f.name)
-    reqs, dur_us, p50, p99, non2xx = map(int, out.split("RESULT")[1].split())
-    return {"rps": reqs / (dur_us / 1e6), "p50_ms": p50 / 1e3, "p99_ms": p99 / 1e3, "non2xx": non2xx, "requests": reqs}
+    if result is None:
+        sys.exit(f"wrk stopped before {requests} responses at c={conns}")
+    reqs, seconds, p50, p99, non2xx = result.split()[1:]
+    return {"rps": int(reqs) / float(seconds), "p50_ms": int(p50) / 1e3, "p99_ms": int(p99) / 1e3,
+            "non2xx": int(non2xx), "requests": int(reqs)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--seconds", type=int, default=10, help="duration of each load run")
+    ap.add_argument("--requests", type=int, default=40_000, help="requests per run at c=16 and c=64 (a fifth at c=1)")
     ap.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved no-op / check runs at c=16 (fastest of each kept)")
     args = ap.parse_args()
@@ -100,19 +137,20 @@ def main() -> None:
     # Headline: the verdict cache off, so every request is judged afresh. Then the same load
     # with the cache on (the server default): the 40 replies repeat, as scripted chat replies do.
     with server(args.workers, cache=False) as url:
-        wrk(url, 16, 2, bodies)  # warm-up
+        n = args.requests
+        wrk(url, 16, 5_000, bodies)  # warm-up
         # the headline pair, interleaved N times: this VM's speed drifts by ±10% within a minute
-        pairs = [(wrk(url, 16, args.seconds, [""]), wrk(url, 16, args.seconds, bodies)) for _ in range(args.repeats)]
+        pairs = [(wrk(url, 16, n, [""]), wrk(url, 16, n, bodies)) for _ in range(args.repeats)]
         noop = max((n for n, _ in pairs), key=lambda r: r["rps"])
         c16 = {**max((c for _, c in pairs), key=lambda r: r["rps"]), "p99_ms": max(c["p99_ms"] for _, c in pairs)}
         c16["non2xx"] = sum(c["non2xx"] for _, c in pairs)
-        rows = [(1, wrk(url, 1, args.seconds, bodies)), (16, c16), (64, wrk(url, 64, args.seconds, bodies))]
+        rows = [(1, wrk(url, 1, n // 5, bodies)), (16, c16), (64, wrk(url, 64, n, bodies))]
     with server(args.workers, cache=True) as url:
-        wrk(url, 16, 2, bodies)
-        cached_noop = wrk(url, 16, args.seconds, [""])
-        cached = wrk(url, 16, args.seconds, bodies)
+        wrk(url, 16, 5_000, bodies)
+        cached_noop = wrk(url, 16, n, [""])
+        cached = wrk(url, 16, n, bodies)
 
-    print(f"{len(texts)} replies of 30 characters; {args.seconds} s per run; wrk -t1; server: {args.workers} uvicorn worker(s) (uvloop, httptools)")
+    print(f"{len(texts)} replies of 30 characters; {n:,} requests per run ({n // 5:,} at c=1); wrk -t1; server: {args.workers} uvicorn worker(s) (uvloop, httptools)")
     print(f"c=16: fastest of {args.repeats} interleaved runs each (p99: the worst run); per pair, check / no-op: "
           + ", ".join(f"{c['rps'] / n['rps']:.0%}" for n, c in pairs))
     print(f"in-process Detector.check (realtime): median {inproc_ms:.3f} ms")
