@@ -211,7 +211,7 @@ class Detector:
         if self._cache is None:
             return [decide(evidence, mode) for evidence in self._evidence_many(texts, mode)]
         verdicts: list[Verdict | None] = [None] * len(texts)
-        cacheable = [self._cache is not None and type(t) is str and len(t) <= CACHE_MAX_CHARS for t in texts]
+        cacheable = [type(t) is str and len(t) <= CACHE_MAX_CHARS for t in texts]
         for i, t in enumerate(texts):
             if cacheable[i]:
                 verdicts[i] = self._cache.get((t, mode))
