@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import opencc
@@ -54,15 +55,20 @@ def _fold_char(ch: str) -> str:
     return "".join(out)
 
 
-class _FoldTable(dict):
-    """char -> folded string ('' for noise); filled on first sight of each character."""
+class LazyTable(dict):
+    """key -> fill(key), computed on first sight of each key and kept (a dict: str.translate and
+    plain lookups read it in C)."""
 
-    def __missing__(self, ch: str) -> str:
-        folded = self[ch] = _fold_char(ch)
-        return folded
+    def __init__(self, fill: Callable) -> None:
+        super().__init__()
+        self._fill = fill
+
+    def __missing__(self, key):  # noqa: ANN001, ANN204
+        value = self[key] = self._fill(key)
+        return value
 
 
-FOLD = _FoldTable()
+FOLD = LazyTable(_fold_char)  # char -> folded string ('' for noise)
 
 # For `normalise`'s fast path: ordinal -> the character's fold when it is one character, SKIPPED
 # when it folds to nothing, SPECIAL when it folds to several (handled by the full walk).
@@ -70,14 +76,12 @@ SKIPPED, SPECIAL = "\x01", "\x02"
 _COLLAPSIBLE_RUN = re.compile(r"([^\x00-\x7f]|[!?])\1")
 
 
-class _OneCharTable(dict):
-    def __missing__(self, o: int) -> str:
-        f = FOLD[chr(o)]
-        folded = self[o] = SKIPPED if not f else f if len(f) == 1 else SPECIAL
-        return folded
+def _one_char(o: int) -> str:
+    f = FOLD[chr(o)]
+    return SKIPPED if not f else f if len(f) == 1 else SPECIAL
 
 
-ONE_CHAR = _OneCharTable()
+ONE_CHAR = LazyTable(_one_char)
 
 
 @dataclass(frozen=True, slots=True)

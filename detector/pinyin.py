@@ -18,6 +18,8 @@ from functools import lru_cache
 
 from pypinyin.pinyin_dict import pinyin_dict
 
+from .normalise import LazyTable
+
 _PUA = 0xE000
 _TONES = str.maketrans(
     "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜüńňǹḿ",
@@ -42,18 +44,6 @@ class PinyinText:
         return self.starts[start], self.ends[end - 1]
 
 
-class _SeenTable(dict):
-    """ordinal -> syllable character (the character itself without a reading), filled on first use."""
-
-    def __init__(self, full: dict[int, str]) -> None:
-        super().__init__()
-        self._full = full
-
-    def __missing__(self, cp: int) -> str:
-        code = self[cp] = self._full.get(cp) or chr(cp)
-        return code
-
-
 class PinyinTable:
     def __init__(self) -> None:
         readings: dict[int, list[str]] = {}
@@ -66,7 +56,8 @@ class PinyinTable:
         self._readings = readings
         # str.translate table: character -> its first reading's syllable character, filled as
         # characters are met (a few thousand in practice, not 42,000: cold, a small table is read faster)
-        self.translate_table = _SeenTable({cp: self.code[r[0]] for cp, r in readings.items()})
+        first = {cp: self.code[r[0]] for cp, r in readings.items()}
+        self.translate_table = LazyTable(lambda cp: first.get(cp) or chr(cp))  # no reading: itself
         self._max_syllable = max(map(len, syllables))
 
     def readings(self, ch: str) -> list[str]:

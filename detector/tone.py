@@ -287,9 +287,7 @@ class ToneModel:
         """Calibrated probability per category of a whole text, in `self.categories` order."""
         return self.proba_folded(fold(text))
 
-    def sentence_probs(
-        self, folded: str, hidden: list[tuple[int, int]] = (), below: np.ndarray | None = None,
-    ) -> tuple[list[tuple[int, int]], np.ndarray]:
+    def sentence_probs(self, folded: str, hidden: list[tuple[int, int]] = ()) -> tuple[list[tuple[int, int]], np.ndarray]:
         """Each sentence of normalised text scored on its own: (units, probs of shape (n, k)).
 
         `hidden` ranges (normalised coordinates) are cut out first. An utterance is as rude as
@@ -297,7 +295,7 @@ class ToneModel:
         Training chooses thresholds on exactly this quantity (`utterance_proba`).
         """
         units = sentence_units(folded)
-        return units, self.units_proba([without(folded, a, b, hidden) for a, b in units], below)
+        return units, self.units_proba([without(folded, a, b, hidden) for a, b in units])
 
     def units_proba(self, units: Sequence[str], below: np.ndarray | None = None, sure: Sequence[bool] = ()) -> np.ndarray:
         """Calibrated probabilities (n, k) of sentence units of normalised text, judged together.
