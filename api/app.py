@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import hmac
-import json
 import logging
 import os
 import re
@@ -22,7 +21,6 @@ import uuid
 from contextlib import asynccontextmanager
 from typing import Any
 
-import orjson
 from fastapi import Depends, FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
@@ -31,7 +29,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
-from detector import Detector, LexiconError
+from detector import Detector, LexiconError, jsonout
 from detector.conversation import ConversationError
 from detector.verdict import Verdict
 
@@ -62,12 +60,8 @@ class ApiError(Exception):
 
 
 def _json(obj: Any, status: int = 200, headers: dict | None = None) -> Response:
-    """orjson straight to bytes: the hot path skips a second validation of what we just built."""
-    try:
-        body = orjson.dumps(obj)
-    except orjson.JSONEncodeError:  # e.g. an integer beyond 64 bits copied through from the input
-        body = json.dumps(obj, ensure_ascii=False).encode()
-    return Response(body, status_code=status, headers=headers, media_type="application/json")
+    """Straight to bytes: the hot path skips a second validation of what we just built."""
+    return Response(jsonout.dumps(obj), status_code=status, headers=headers, media_type="application/json")
 
 
 def masked(text: str, verdict: Verdict) -> str:

@@ -21,9 +21,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-import orjson
-
-from . import inputs, report_html, transcripts
+from . import inputs, jsonout, report_html, transcripts
 from .conversation import ConversationError
 from .scoresheet import ScoreSheet
 
@@ -196,11 +194,8 @@ def _parse(item, fmt: str, conf: dict):  # noqa: ANN001, ANN202
 
 
 def dumps(obj: dict) -> str:
-    """One output line: orjson, or the json module for what orjson refuses (integers beyond 64 bits)."""
-    try:
-        return orjson.dumps(obj).decode()
-    except (orjson.JSONEncodeError, TypeError):
-        return json.dumps(obj, ensure_ascii=False)
+    """One output line."""
+    return jsonout.dumps(obj).decode()
 
 
 def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
