@@ -143,10 +143,53 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_false_alarms(args: argparse.Namespace) -> int:
+    """`jiyu eval --false-alarms FILE...`: flag rates and the worst lines on text known to be clean."""
+    from types import SimpleNamespace
+
+    from . import false_alarms, scan
+    from .detector import Detector
+    from .inputs import BadRecord, RawLine, jsonl_record
+
+    texts, bad = [], 0
+    opts = SimpleNamespace(text_column=args.text_field, id_field="id")
+    for name in args.false_alarms:
+        path = Path(name)
+        if not path.is_file():
+            print(f"jiyu eval: {name}: no such file", file=sys.stderr)
+            return 2
+        fmt = scan.detect(path)
+        if fmt not in ("jsonl", "csv", "text"):
+            print(f"jiyu eval: {name}: --false-alarms reads utterances (JSONL, CSV or text lines), not {fmt}", file=sys.stderr)
+            return 2
+        for rec in scan.records(path, fmt, opts):
+            if isinstance(rec, RawLine):
+                rec = jsonl_record(rec, args.text_field)
+            if isinstance(rec, BadRecord):
+                bad += 1
+                print(f"jiyu eval: skipped {rec}", file=sys.stderr)
+            else:
+                texts.append(rec.text)
+    if not texts:
+        print(f"jiyu eval: {', '.join(args.false_alarms)}: no usable lines", file=sys.stderr)
+        return 2
+    d = Detector(args.lexicon or (), classifier=args.classifier)
+    reports = false_alarms.measure(d, texts, top=args.top)
+    if args.json:
+        print(json.dumps({"lines": len(texts), "skipped": bad, "lexicon_version": d.lexicon_version,
+                          "model_version": d.model_version, "modes": [r.to_dict() for r in reports]}, ensure_ascii=False))
+    else:
+        print(false_alarms.render(reports))
+        print(f"({len(texts)} lines, {bad} skipped; lexicon {d.lexicon_version}, model {d.model_version})")
+    return 0
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .detector import Detector
     from .evaluate import SYSTEMS, Item, metrics, read_data, report, verdicts
 
+    if args.false_alarms:
+        return cmd_false_alarms(args)
     if args.split:
         from . import corpus
 
@@ -264,6 +307,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--assume-none", action="store_true", help="lines without labels are polite text (label none)")
     p.add_argument("--lexicon", action="append", metavar="DIR")
     p.add_argument("--mode", choices=sorted(MODES), default="qa")
+    p.add_argument("--false-alarms", nargs="+", metavar="FILE",
+                   help="text known to be clean (JSONL, CSV or text lines): share flagged per mode, source and rule, and the worst lines")
+    p.add_argument("--text-field", default="text", help="with --false-alarms: the JSONL field / CSV column holding the text")
+    p.add_argument("--top", type=int, default=30, help="with --false-alarms: how many of the highest-scoring lines to show")
+    p.add_argument("--json", action="store_true", help="with --false-alarms: one JSON object instead of the table")
+    p.add_argument("--no-classifier", dest="classifier", action="store_false", help="with --false-alarms: lexicon path only")
     p.set_defaults(func=cmd_eval)
 
     p = sub.add_parser("lexicon", help="lexicon tools")

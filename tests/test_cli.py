@@ -161,3 +161,36 @@ def test_when_lexicon_pack_is_broken_then_command_fails_naming_file_and_line(tmp
 def test_when_path_is_wrong_then_exit_2_with_a_clear_message(args, message):
     r = jiyu(*args)
     assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_when_false_alarms_on_clean_file_then_shares_by_mode_source_and_rule_and_worst_lines(tmp_path):
+    src = tmp_path / "clean_day.jsonl"
+    lines = [{"text": "您好，请问有什么可以帮您？"}, {"text": "有完没完啊你"}, {"text": "好的，已经为您备注了"},
+             {"text": "我也不知道，问别人去"}]
+    src.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in lines) + "\nnot json\n", encoding="utf-8")
+    r = jiyu("eval", "--false-alarms", str(src), "--no-classifier", "--json", "--top", "1")
+    assert r.returncode == 0, r.stderr
+    assert "clean_day.jsonl:5: invalid JSON" in r.stderr  # reported and skipped, the rest measured
+    out = json.loads(r.stdout)
+    assert out["lines"] == 4 and out["skipped"] == 1
+    qa = {m["mode"]: m for m in out["modes"]}["qa"]
+    assert qa["flagged"] == 2 and qa["flagged_share"] == 0.5
+    assert qa["by_source"] == {"lexicon": {"lines": 2, "share": 0.5}}
+    assert {"impa-002", "impa-010"} <= set(qa["by_rule"])
+    assert len(qa["top"]) == 1 and qa["top"][0]["text"] in ("有完没完啊你", "我也不知道，问别人去")
+
+
+def test_when_false_alarms_table_then_each_mode_and_the_worst_line_are_printed(tmp_path):
+    src = tmp_path / "clean.txt"
+    src.write_text("您好，请问有什么可以帮您？\n有完没完啊你\n", encoding="utf-8")
+    r = jiyu("eval", "--false-alarms", str(src))
+    assert r.returncode == 0, r.stderr
+    assert "mode qa: 1 of 2 lines flagged (50.00%)" in r.stdout and "mode realtime" in r.stdout
+    assert "impa-002" in r.stdout and "有完没完啊你" in r.stdout
+
+
+def test_when_false_alarms_on_conversations_then_refused_with_the_reason(tmp_path):
+    src = tmp_path / "calls.jsonl"
+    src.write_text('{"conversation_id": "c1", "turns": [{"speaker": "agent", "text": "好的"}]}\n', encoding="utf-8")
+    r = jiyu("eval", "--false-alarms", str(src))
+    assert r.returncode == 2 and "not conversations" in r.stderr
