@@ -28,9 +28,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--mode", default="qa")
     ap.add_argument("--no-classifier", dest="classifier", action="store_false")
+    ap.add_argument("--model-dir", help="a tone model other than the bundled one (models/)")
     ap.add_argument("--calls", type=Path, default=HERE / "holdout" / "calls.jsonl")
     args = ap.parse_args()
-    d = Detector(classifier=args.classifier)
+    d = Detector(classifier=args.classifier, model_dir=args.model_dir)
     calls = [json.loads(line) for line in args.calls.read_text(encoding="utf-8").splitlines()]
     rows = {"jiyu": [0, 0, 0, 0, 0], "bare list": [0, 0, 0, 0, 0]}  # tp, fp, fn, customer blamed, clean calls flagged
     clean_calls = 0

@@ -27,8 +27,9 @@ def main() -> None:
     ap.add_argument("--show-misses", action="store_true")
     ap.add_argument("--mode", default="qa")
     ap.add_argument("--no-classifier", dest="classifier", action="store_false")
+    ap.add_argument("--model-dir", help="a tone model other than the bundled one (models/)")
     args = ap.parse_args()
-    d = Detector(classifier=args.classifier)
+    d = Detector(classifier=args.classifier, model_dir=args.model_dir)
     print(f"{'table':11s} {'cases':>5s} {'jiyu':>7s} {'bare list':>9s}   (violation tables: found; others: flagged, lower is better)")
     tables = {t: json.loads((HERE / "holdout" / f"{t}.json").read_text(encoding="utf-8"))["cases"]
               for t in ("verbatim", "evasions", "asr", "innocent", "polite")}

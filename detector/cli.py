@@ -139,7 +139,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         print("jiyu train: needs scikit-learn and skops: pip install -e '.[train]'", file=sys.stderr)
         return 2
 
-    train(Path(args.model_dir), log=lambda msg: print(msg, file=sys.stderr))
+    from .context_train import train_context
+
+    log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
+    train(Path(args.model_dir), log=log)
+    train_context(Path(args.model_dir) / "context.json", log=log)
     return 0
 
 
@@ -186,7 +190,7 @@ def cmd_false_alarms(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .detector import Detector
-    from .evaluate import SYSTEMS, Item, metrics, read_data, report, verdicts
+    from .evaluate import SYSTEMS, Item, context_effect, context_report, metrics, read_data, report, verdicts
 
     if args.false_alarms:
         return cmd_false_alarms(args)
@@ -213,7 +217,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
     vs = verdicts(d, items, args.mode)
     results = {s: metrics(items, vs[s]) for s in SYSTEMS}
     print(report(results, len(items)))
-    print(f"(mode {args.mode}, lexicon {d.lexicon_version}, model {d.model_version})")
+    if d.context is not None:
+        plain = Detector(args.lexicon or (), mode=args.mode, tone=d.tone, context=False)
+        print(context_report(context_effect(d, plain, items, args.mode)))
+    print(f"(mode {args.mode}, lexicon {d.lexicon_version}, model {d.model_version}, context model {d.context_version})")
     return 0
 
 

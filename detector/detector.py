@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .cache import CacheInfo, VerdictCache
+from .context import ContextModel
 from .conversation import ConversationError, parse_conversation, role_of
 from .lexicon import Lexicon, LexiconError
 from .lexicon_check import compiled_problems
@@ -18,7 +19,7 @@ from .normalise import MARKERS, Normalised, fold, normalise
 from .pinyin import PinyinTable
 from .scorer import MODES, check_mode, decide, evidence_score, tone_score
 from .scoresheet import ScoreSheet
-from .tone import MODEL_DIR, ToneModel, sentence_units, without
+from .tone import MODEL_DIR, ToneModel, is_short, sentence_units, without
 from .verdict import CallReport, Evidence, TurnViolation, Verdict
 
 # Only short texts are cached: scripted replies are short, and the cache must stay small.
@@ -90,6 +91,7 @@ class Detector:
         model_dir: str | Path | None = None,
         tone: ToneModel | None = None,
         cache_size: int = 0,
+        context: bool | ContextModel = True,
     ) -> None:
         self.mode = check_mode(mode)
         self.lexicon = Lexicon.load(list(lexicons), include_default=include_default)
@@ -99,6 +101,8 @@ class Detector:
             raise LexiconError(problems)
         # `tone`: an already-loaded model to share (a lexicon reload need not reload the model)
         self.tone = (tone or ToneModel.load(model_dir or MODEL_DIR)) if classifier else None
+        # whom an ambiguous phrase is aimed at (detector.context); False: the explicit frames alone
+        self.context = (context if isinstance(context, ContextModel) else ContextModel.load()) if context else None
         # per mode and category, the largest probability whose evidence score is still under the
         # mode's review score: anything at or below it can never become classifier evidence
         self._below = {
@@ -112,6 +116,10 @@ class Detector:
     @property
     def lexicon_version(self) -> str:
         return self.lexicon.version
+
+    @property
+    def context_version(self) -> str | None:
+        return self.context.version if self.context else None
 
     @property
     def model_version(self) -> str | None:
@@ -139,6 +147,8 @@ class Detector:
         norm = normalise(text)
         innocent: list[tuple[int, int]] = []
         hits = self.matcher.find(norm, innocent=innocent)
+        if hits and self.context is not None:
+            hits = self._in_context(norm.text, hits, innocent)
         out = []
         for h in hits:
             rule = self.matcher.rules[h.rule].rule
@@ -157,6 +167,16 @@ class Detector:
                 )
             )
         return _Lexical(norm, hits, innocent, out)
+
+    def _in_context(self, text: str, hits: list[Hit], innocent: list[tuple[int, int]]) -> list[Hit]:
+        """Hits minus those the context model judges aimed elsewhere (their spans become innocent)."""
+        kept = []
+        for h in hits:
+            if h.source != "pattern" and self.context.innocent(text, h.start, h.end, self.matcher.rules[h.rule].rule.id):
+                innocent.append((h.start, h.end))
+            else:
+                kept.append(h)
+        return kept
 
     def _tone_evidence(self, found: list[_Lexical], mode: str) -> list[list[Evidence]]:
         """Classifier evidence per text, each spanning the sentence that drives it.
@@ -179,14 +199,17 @@ class Detector:
         out, at = [], 0
         for f, spans in zip(found, units):
             end = at + len(spans)
-            out.append(self._tone_spans(f.norm, spans, probs[at:end], mode) if any(over[at:end]) else [])
+            out.append(self._tone_spans(f.norm, spans, probs[at:end], mode, bool(f.hits)) if any(over[at:end]) else [])
             at = end
         return out
 
-    def _tone_spans(self, norm: Normalised, units: list[tuple[int, int]], per_sentence: np.ndarray, mode: str) -> list[Evidence]:
+    def _tone_spans(self, norm: Normalised, units: list[tuple[int, int]], per_sentence: np.ndarray, mode: str,
+                    cued: bool) -> list[Evidence]:
         tone = self.tone
         probs = per_sentence.max(axis=0)
         thresholds = tone.thresholds[mode]
+        if not cued and is_short(norm.text):  # a stricter bar: review only where violation starts
+            thresholds = {c: {"review": t["violation"], "violation": t["violation"]} for c, t in thresholds.items()}
         floor = MODES[mode].review
         scores = {c: tone_score(float(p), thresholds[c], mode) for c, p in zip(tone.categories, probs)}
         strong = [c for c, sc in scores.items() if sc >= floor]

@@ -130,3 +130,28 @@ def report(results: dict[str, dict], n: int) -> str:
             for g in cats:
                 lines.append(f"  {g:14s}" + "".join(f"{results[s]['confusion'].get((g, p), 0):13d}" for p in cats))
     return "\n".join(lines)
+
+
+def context_effect(with_context, without_context, items: list[Item], mode: str) -> dict[str, Counter]:  # noqa: ANN001
+    """Per rule, the hits the context model dropped (lost) or that appear only with it (gained),
+    split by the line's gold label: on a `none` line a lost hit was a false alarm removed, on a
+    violation line it may be a miss."""
+    out: dict[str, Counter] = {}
+    for it in items:
+        a = {(e.rule_id, e.start, e.end) for e in with_context.evidence(it.text, mode) if e.source in LEXICON_SOURCES}
+        b = {(e.rule_id, e.start, e.end) for e in without_context.evidence(it.text, mode) if e.source in LEXICON_SOURCES}
+        gold = "none" if (it.labels == () or it.binary == 0) else "violation"
+        for change, hits in (("lost", b - a), ("gained", a - b)):
+            for rule, _, _ in hits:
+                out.setdefault(rule, Counter())[f"{change}_on_{gold}"] += 1
+    return out
+
+
+def context_report(effect: dict[str, Counter]) -> str:
+    if not effect:
+        return "context model: no lexicon hit changed"
+    lines = ["context model, lexicon hits per rule   lost on none   lost on violation   gained"]
+    for rule, c in sorted(effect.items(), key=lambda kv: -sum(kv[1].values())):
+        gained = c["gained_on_none"] + c["gained_on_violation"]
+        lines.append(f"  {rule:34s}{c['lost_on_none']:12d}{c['lost_on_violation']:20d}{gained:9d}")
+    return "\n".join(lines)

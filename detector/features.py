@@ -12,6 +12,7 @@ model at training time) stay whole.
 
 from __future__ import annotations
 
+import re
 import threading
 
 from .normalise import fold
@@ -54,13 +55,29 @@ class Featurizer:
         return feats
 
 
+# Anonymised chat logs write [订单x], [数字x], #E-s[数字x] (folded: 订单x, 数字x, es数字x); order
+# numbers, prices and phone numbers are digit runs. Each becomes one typed token, so that no
+# particular number or placeholder can become evidence of tone. Private-use characters: folding
+# drops them from real text, so the tokens cannot collide with anything a user wrote.
+PLACEHOLDER, NUMBER = "\ue000", "\ue001"
+_PLACEHOLDERS = re.compile(
+    r"[a-z]{0,3}(?:身份证|手机号|银行卡|数字|订单|单号|姓名|名字|链接|网址|电话|号码|地址|日期|时间|金额|价格|邮箱|账号"
+    r"|商品|店铺|图片|表情|视频|文件|车牌|位置|[\u4e00-\u9fff]{2})x(?![a-z0-9])"
+)
+_DIGITS = re.compile(r"[0-9]+")
+
+
 def prepare(folded: str) -> str:
     """Folded text as the features see it.
 
     您 and 你 are one feature: agents say 你 politely all the time, and a corpus where rude
     lines say 你 more often would otherwise teach the model that the pronoun is the insult.
+    Placeholders and numbers become typed tokens (above).
     """
-    return folded.replace("您", "你")
+    folded = folded.replace("您", "你")
+    if "x" in folded:
+        folded = _PLACEHOLDERS.sub(PLACEHOLDER, folded)
+    return _DIGITS.sub(NUMBER, folded)
 
 
 # Feature name prefixes: jieba word, word bigram ("a|b"), character n-gram.

@@ -13,3 +13,11 @@ def lexicon_detector() -> Detector:
 def detector() -> Detector:
     """The default detector: lexicon and tone classifier fused."""
     return Detector()
+
+
+@pytest.fixture(scope="session")
+def tone():
+    """The bundled tone model."""
+    from detector.tone import ToneModel
+
+    return ToneModel.load()

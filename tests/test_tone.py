@@ -7,14 +7,9 @@ import shutil
 import numpy as np
 import pytest
 
-from detector import Detector, corpus
+from detector import Detector, corpus, realtext
 from detector.normalise import fold
 from detector.tone import MODEL_DIR, ModelError, ToneModel, sentence_units, without
-
-
-@pytest.fixture(scope="module")
-def tone() -> ToneModel:
-    return ToneModel.load()
 
 
 def test_when_dev_lines_scored_then_numpy_inference_equals_sklearn(tone):
@@ -55,6 +50,7 @@ def test_when_manifest_read_then_it_records_versions_hashes_and_thresholds(tone)
 
     assert m["sklearn_version"] == sklearn.__version__
     assert m["training_data_sha256"] == corpus.data_hash()
+    assert m["real_data_sha256"] == realtext.data_hash() and m["real_corpora"] == list(realtext.CORPORA)
     for mode in ("qa", "realtime"):
         for cat in tone.categories:
             t = m["thresholds"][mode][cat]
@@ -186,3 +182,40 @@ def test_when_texts_judged_in_a_batch_then_each_verdict_equals_its_own(tone):
     d = Detector(tone=tone)
     for mode in ("qa", "realtime"):
         assert d.check_many(texts, mode) == [d.check(t, mode) for t in texts]
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        ("亲 订单[订单x]已经发出了哦", "亲 订单[数字x]已经发出了哦"),  # anonymised placeholders, whichever kind
+        ("#E-s[数字x] 好的呢", "[链接x] 好的呢"),
+        ("这款99元 不包邮", "这款1299元 不包邮"),  # prices and order numbers: one number token
+        ("单号123456789012发下呢", "单号8发下呢"),
+    ],
+)
+def test_when_placeholders_or_numbers_differ_then_the_classifier_sees_the_same_features(tone, a, b):
+    assert tone.featurizer(a) == tone.featurizer(b)
+    assert np.allclose(tone.proba(a), tone.proba(b))
+
+
+class _Fixed:
+    """Stands in for the classifier: every sentence gets the same probabilities."""
+
+    def __init__(self, real: ToneModel, p: float):
+        self.p, self.categories, self.thresholds, self.version = p, real.categories, real.thresholds, real.version
+
+    def units_proba(self, units, below=None, sure=()):
+        return np.full((len(units), len(self.categories)), self.p)
+
+
+def test_when_utterance_is_short_and_uncued_then_the_classifier_needs_its_violation_bar():
+    d = Detector()
+    t = d.tone.thresholds["qa"]
+    between = max(c["review"] for c in t.values()) + 1e-3  # reviews a long text in every category...
+    assert between < min(c["violation"] for c in t.values())  # ...and stays under every violation bar
+    d.tone = _Fixed(d.tone, between)
+    assert d.check("单号发下呢", mode="qa").decision == "pass"  # short, no lexicon hit
+    assert d.check("这个订单我们已经帮您催过仓库了，今天之内会发出", mode="qa").decision == "review"
+    assert d.check("有完没完", mode="qa").flagged  # short but cued by the lexicon: the usual bar
+    d.tone = _Fixed(d.tone, min(c["violation"] for c in t.values()) + 1e-3)
+    assert d.check("单号发下呢", mode="qa").flagged  # at the violation bar a short line is judged too
