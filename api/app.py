@@ -84,6 +84,7 @@ def build_detector(settings: Settings, reuse: Detector | None = None) -> Detecto
     return Detector(
         list(settings.lexicons), mode=settings.mode, classifier=settings.classifier,
         model_dir=settings.model_dir, tone=reuse.tone if reuse is not None else None,
+        context=reuse.context if reuse is not None and reuse.context is not None else True,
         cache_size=settings.cache_size,
     )
 
@@ -221,6 +222,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "results": [verdict_out(t, v) for t, v in zip(texts, verdicts)],
             "lexicon_version": d.lexicon_version,
             "model_version": d.model_version,
+            "context_version": d.context_version,
             "request_id": request.scope["state"]["request_id"],
         })
 
@@ -243,6 +245,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             **report.to_dict(),
             "lexicon_version": d.lexicon_version,
             "model_version": d.model_version,
+            "context_version": d.context_version,
             "request_id": request.state.request_id,
         })
 
@@ -252,7 +255,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         d = current(request)
         lex = d.lexicon
         return {
-            "lexicon_version": lex.version, "model_version": d.model_version,
+            "lexicon_version": lex.version, "model_version": d.model_version, "context_version": d.context_version,
             "packs": [p.meta.name for p in lex.packs], "rules": len(lex.rules), "patterns": len(lex.patterns),
             "allowlist": len(lex.allow), "categories": lex.counts(),
         }

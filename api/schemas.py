@@ -58,6 +58,9 @@ class CheckResponse(BaseModel):
     results: list[VerdictOut] = Field(description="One verdict per input text, in input order.")
     lexicon_version: str = Field(description="Content hash of the lexicon that judged this request.", examples=["de60383a1f98"])
     model_version: str | None = Field(description="Tone model version (null: lexicon only).", examples=["a079ddd07fc0"])
+    context_version: str | None = Field(
+        None, description="Version of the context model that judged ambiguous phrases (null: explicit frames only).", examples=["7955f5ca0641"]
+    )
     request_id: str = Field(description="Also in the X-Request-ID header and the server log.", examples=["3f9c0e8d2b7a4c51"])
 
 
@@ -116,12 +119,14 @@ class ConversationResponse(BaseModel):
     turns_judged: int
     lexicon_version: str
     model_version: str | None
+    context_version: str | None = None
     request_id: str
 
 
 class LexiconInfo(BaseModel):
     lexicon_version: str = Field(examples=["de60383a1f98"])
     model_version: str | None
+    context_version: str | None = None
     packs: list[str] = Field(description="Lexicon packs in layering order.", examples=[["default"]])
     rules: int = Field(description="Phrase rules in force.", examples=[376])
     patterns: int = Field(examples=[4])

@@ -262,7 +262,8 @@ def run(detector, opts, progress) -> Summary:  # noqa: ANN001
     fmts = [(Path(p), detect(Path(p), opts.columns) if opts.format == "auto" else opts.format) for p in opts.input]
     key = "conversation_id" if any(f in CONVERSATION_FORMATS for _, f in fmts) else "id"
     done = resume_state(opts.output, key, opts.violations_csv) if opts.resume else set()
-    conf = {"versions": {"lexicon_version": detector.lexicon_version, "model_version": detector.model_version},
+    conf = {"versions": {"lexicon_version": detector.lexicon_version, "model_version": detector.model_version,
+                         "context_version": detector.context_version},
             "roles": list(opts.roles), "agent_speakers": list(opts.agent_speakers), "agent_field": opts.agent_field,
             "text_fields": (opts.text_field, opts.text_column), "id_field": opts.id_field, "html": bool(opts.html)}
     out = LineWriter(opts.output, resume=opts.resume)

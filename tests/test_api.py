@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import Settings
 from detector import Detector
+from detector.context import ContextModel
 
 KEY, ADMIN = "k-test-123", "adm-test-456"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -50,7 +51,7 @@ def test_when_one_text_checked_then_verdict_masked_copy_and_versions(client):
         assert v["masked"][e["start"] : e["end"]] == "＊" * (e["end"] - e["start"])
     assert [c for c, m in zip("有完没完啊你", v["masked"]) if m != "＊"] == [c for c in "有完没完啊你"[len(v["masked"].rstrip("啊你")):]]
     assert v["evidence"][0]["suggestion"]
-    assert body["lexicon_version"] and body["model_version"]
+    assert body["lexicon_version"] and body["model_version"] and body["context_version"] == ContextModel.load().version
     assert r.headers["x-request-id"] == body["request_id"]
 
 

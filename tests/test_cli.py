@@ -194,3 +194,14 @@ def test_when_false_alarms_on_conversations_then_refused_with_the_reason(tmp_pat
     src.write_text('{"conversation_id": "c1", "turns": [{"speaker": "agent", "text": "好的"}]}\n', encoding="utf-8")
     r = jiyu("eval", "--false-alarms", str(src))
     assert r.returncode == 2 and "not conversations" in r.stderr
+
+
+def test_when_eval_on_labelled_data_then_context_model_losses_are_shown_per_rule(tmp_path):
+    src = tmp_path / "labelled.jsonl"
+    rows = [{"text": "这台老东西用了十年了，还挺好用的", "labels": []}, {"text": "老东西，你别乱按了", "labels": ["disrespectful"]}]
+    src.write_text("\n".join(json.dumps(x, ensure_ascii=False) for x in rows) + "\n", encoding="utf-8")
+    r = jiyu("eval", str(src))
+    assert r.returncode == 0, r.stderr
+    row = next(line for line in r.stdout.splitlines() if line.strip().startswith("disr-002"))
+    assert row.split()[1:] == ["1", "0", "0"]  # lost on the none line, kept on the violation, none gained
+    assert "context model" in r.stdout.splitlines()[-1]
