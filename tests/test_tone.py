@@ -199,23 +199,25 @@ def test_when_placeholders_or_numbers_differ_then_the_classifier_sees_the_same_f
 
 
 class _Fixed:
-    """Stands in for the classifier: every sentence gets the same probabilities."""
+    """Stands in for the classifier: every sentence gets the same probabilities (one per category)."""
 
-    def __init__(self, real: ToneModel, p: float):
+    def __init__(self, real: ToneModel, p):
         self.p, self.categories, self.thresholds, self.version = p, real.categories, real.thresholds, real.version
 
     def units_proba(self, units, below=None, sure=()):
-        return np.full((len(units), len(self.categories)), self.p)
+        return np.tile(np.asarray(self.p, dtype=float), (len(units), 1))
 
 
 def test_when_utterance_is_short_and_uncued_then_the_classifier_needs_its_violation_bar():
     d = Detector()
     t = d.tone.thresholds["qa"]
-    between = max(c["review"] for c in t.values()) + 1e-3  # reviews a long text in every category...
-    assert between < min(c["violation"] for c in t.values())  # ...and stays under every violation bar
+    cats = [c for c in d.tone.categories if t[c]["review"] + 1e-3 < t[c]["violation"]]
+    assert cats
+    # over the review bar and under the violation bar of the categories that have room between
+    between = [t[c]["review"] + 1e-3 if c in cats else 0.0 for c in d.tone.categories]
     d.tone = _Fixed(d.tone, between)
     assert d.check("单号发下呢", mode="qa").decision == "pass"  # short, no lexicon hit
     assert d.check("这个订单我们已经帮您催过仓库了，今天之内会发出", mode="qa").decision == "review"
     assert d.check("有完没完", mode="qa").flagged  # short but cued by the lexicon: the usual bar
-    d.tone = _Fixed(d.tone, min(c["violation"] for c in t.values()) + 1e-3)
+    d.tone = _Fixed(d.tone, [t[c]["violation"] + 1e-3 if c in cats else 0.0 for c in d.tone.categories])
     assert d.check("单号发下呢", mode="qa").flagged  # at the violation bar a short line is judged too
