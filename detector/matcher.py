@@ -1,9 +1,12 @@
 """Aho-Corasick matching of a compiled lexicon over normalised text.
 
 Two automatons, built once and never mutated afterwards (safe to share between threads):
-- surface: folded phrases and variants, pattern anchors, typed initials and allowlist phrases;
+- surface: folded phrases and variants, their look-alike and split-character disguises
+  (lookalike.py), pattern anchors, typed initials, allowlist phrases and internet/dialect
+  spellings (spelling.py: seeing one makes a second view of the text with it folded);
 - pinyin: toneless syllable strings of phrases long enough to be safe (>= 3 syllables, or
-  marked `pinyin: true`) for ASR homophones and typed pinyin.
+  marked `pinyin: true`) for ASR homophones and typed pinyin; two-syllable phrases too, but
+  only half typed in pinyin (sha逼, 傻b) or, as a homophone, aimed at the customer (你个沙雕).
 Every candidate comes from `Automaton.iter()`; then, in order: Latin word boundaries and the
 noise-gap bound, pattern verification, context vetoes, allowlist cover, and finally our own
 overlap resolution (longest normalised span wins; ties by severity, source, position, id).
@@ -19,12 +22,30 @@ from functools import lru_cache
 import ahocorasick
 
 from .lexicon import Lexicon, PatternRule, PhraseRule
-from .normalise import MARKERS, MAX_GAP, Normalised, fold
-from .pinyin import PinyinTable
+from .lookalike import disguises, plausible
+from .normalise import FOLD, MARKERS, MAX_GAP, Normalised, fold
+from .pinyin import PinyinTable, PinyinText
+from .spelling import Spellings
 
-# Kinds of surface payload
-RULE, ANCHOR, ALLOW, INITIALS = 0, 1, 2, 3
+# Kinds of surface payload: a rule's phrase, a pattern's anchor, an allowlist phrase, listed
+# initials, a disguised phrase (look-alike or split character), an internet/dialect spelling
+RULE, ANCHOR, ALLOW, INITIALS, DISGUISE, SPELLING = 0, 1, 2, 3, 4, 5
+SURFACE_SOURCE = {RULE: "lexicon", INITIALS: "pinyin", DISGUISE: "pinyin"}
+# Kinds of pinyin payload: a phrase of >= 3 syllables (any homophone, typed pinyin, a mix);
+# a two-syllable phrase half typed in pinyin or initials (sha逼, 傻b); a two-syllable homophone,
+# fuzzy initials allowed (傻纸), only right after a frame that aims it at the customer; and an
+# allowlist phrase (ALLOW, as on the surface), which covers pinyin hits only
+WHOLE, MIXED, AIMED = 6, 7, 8
 SOURCE_RANK = {"lexicon": 0, "pattern": 1, "pinyin": 2}
+# 你个 / 你这个 / 你真是个 … right before a two-syllable homophone: aimed at the customer
+# (a bare 你是 is not enough: 你是兔子吗 is a question about a rabbit, not 秃子); 你 may be typed
+_YOU = "(?:[你您]|(?<![a-z])nin?(?!g))"
+_AIMED_FRAME = re.compile(_YOU + "(?:这个|那个|这种|这样的|个|是个|真是个|就是个|简直是个|简直就是个|才是个|像个)$")
+# a typed syllable is a deliberate spelling, but xia/sha/jian are as often 下/啥/见 (一xia子, 为sha子,
+# 你是男sheng女生): half-typed two-syllable phrases count right after you / you are (ni是sha子, 你个sha逼)
+_YOU_BEFORE = re.compile(_YOU + "(?:这个|那个|这种|这样的|个|是个?|真是个?|就是个?|简直是个?|简直就是个?|才是个?|像个|真|太|也太)?$")
+# zh/z, ch/c, sh/s heard or typed one for the other (傻纸 for 傻子); only in the aimed frame
+_FUZZY_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"))
 
 # A forbidden phrase that is mentioned rather than used (a trainer quoting the rule, a script
 # saying what not to say) is not a violation: a prohibition right before it, a "such words"
@@ -61,7 +82,7 @@ class Hit:
     start: int
     end: int
     rule: int  # index into Matcher.rules
-    source: str  # lexicon | pattern | pinyin
+    source: str  # lexicon | pattern | pinyin (homophones, typed pinyin, initials, disguised characters)
     anchor: tuple[int, int] | None = None  # a pattern's anchor: an allowlist phrase covering it suppresses the hit
 
 
@@ -83,16 +104,21 @@ class Matcher:
         self.pinyin = pinyin or PinyinTable()
         self.rules: list[CompiledRule] = []
         surface: dict[str, list[tuple[int, int]]] = {}
-        py: dict[str, list[int]] = {}
+        py: dict[str, list[tuple[int, int, str]]] = {}
+        # a phrase of one repeated character (行行行) folds to that character: how many it needs
+        self.min_repeats: dict[tuple[str, int], int] = {}
+        self.disguised: dict[str, tuple[int, int]] = {}  # disguised form -> where its new characters are
         for rule, _ in lexicon.rules.values():
             idx = self._add_rule(rule)
             for form in rule.forms:
                 key = phrase_key(form)
                 if key:
                     surface.setdefault(key, []).append((RULE, idx))
-                    if self._pinyin_applies(rule, key):
-                        for k in self.pinyin.phrase_keys(key):
-                            py.setdefault(k, []).append(idx)
+                    repeats = len("".join(FOLD[c] for c in form).strip("".join(MARKERS)))
+                    if len(key) == 1 and repeats > 1:
+                        self.min_repeats[(key, idx)] = repeats
+                    for k, kind in self._pinyin_keys(rule, key):
+                        py.setdefault(k, []).append((kind, idx, key))
             for initials in rule.initials:
                 surface.setdefault(initials, []).append((INITIALS, idx))
         for rule, _ in lexicon.patterns.values():
@@ -100,13 +126,39 @@ class Matcher:
             key = phrase_key(rule.anchor)
             if key:
                 surface.setdefault(key, []).append((ANCHOR, idx))
-        for entry, _ in lexicon.allow:
-            key = phrase_key(entry.phrase)
-            if key:
-                surface.setdefault(key, []).append((ALLOW, -1))
+        allow_keys = [k for k in (phrase_key(entry.phrase) for entry, _ in lexicon.allow) if k]
+        for key in allow_keys:
+            surface.setdefault(key, []).append((ALLOW, -1))
+            # heard or half-typed (bing号服), an allowlist phrase still covers what it covers
+            for k in self.pinyin.phrase_keys(key):
+                py.setdefault(k, []).append((ALLOW, -1, key))
+        self._add_disguises(surface)
+        for key in allow_keys:  # and disguised the same way as the phrases (毛孩孑用品 covers 毛孩孑)
+            for form, _, _ in disguises(key):
+                if all(kind == DISGUISE for kind, _ in surface.get(form, ())):  # never over a listed form
+                    surface.setdefault(form, []).append((ALLOW, -1))
+        spellings = {}
+        for entry, _ in lexicon.spellings.values():
+            key, standard = phrase_key(entry.spelling), phrase_key(entry.standard)
+            if len(key) >= 2 and standard and key != standard:
+                spellings[key] = standard
+                surface.setdefault(key, []).append((SPELLING, -1))
+        self.spellings = Spellings(spellings)
         self.surface = _automaton(surface)
         self.py = _automaton(py)
         self._order = {i: (-c.rule.severity, c.rule.id) for i, c in enumerate(self.rules)}
+
+    def _add_disguises(self, surface: dict[str, list[tuple[int, int]]]) -> None:
+        """Each phrase with one look-alike or split character, unless that form is already some
+        phrase, anchor or allowlist entry of its own (a disguise never outranks a listed form)."""
+        taken = set(surface)
+        for key, payloads in list(surface.items()):
+            rules = [idx for kind, idx in payloads if kind == RULE and self.rules[idx].rule.lookalikes]
+            for form, a, b in (disguises(key) if rules else ()):
+                if form not in taken and len(form) > 1:
+                    entry = surface.setdefault(form, [])
+                    entry += [(DISGUISE, idx) for idx in rules if (DISGUISE, idx) not in entry]
+                    self.disguised.setdefault(form, (a, b))
 
     def _add_rule(self, rule: PhraseRule | PatternRule) -> int:
         before = tuple(filter(None, map(fold, getattr(rule, "unless_before", ()))))
@@ -115,11 +167,25 @@ class Matcher:
         self.rules.append(CompiledRule(rule, before, after, regex))
         return len(self.rules) - 1
 
-    def _pinyin_applies(self, rule: PhraseRule, key: str) -> bool:
+    def _pinyin_keys(self, rule: PhraseRule, key: str) -> list[tuple[str, int]]:
+        """(syllable key, kind) for a folded phrase: see WHOLE, MIXED, AIMED."""
         if rule.pinyin is False:
-            return False
+            return []
         n = self.pinyin.syllable_count(key)
-        return n >= MIN_PINYIN_SYLLABLES or (rule.pinyin is True and n >= 2)
+        if n >= MIN_PINYIN_SYLLABLES or (rule.pinyin is True and n >= 2):
+            return [(k, WHOLE) for k in self.pinyin.phrase_keys(key)]
+        if n != 2:
+            return []
+        out = []
+        for syllables in self.pinyin.phrase_syllables(key):
+            code = self.pinyin.code
+            out.append(("".join(code[s] for s in syllables), MIXED))
+            for i, s in enumerate(syllables):  # one syllable typed as its initial letter: 傻b, sha b
+                letter = code.get(s[0], s[0])
+                out.append(("".join(letter if j == i else code[t] for j, t in enumerate(syllables)), MIXED))
+            for fuzzy in _fuzzy(syllables, code):
+                out.append(("".join(code[s] for s in fuzzy), AIMED))
+        return list(dict.fromkeys(out))
 
     # -- matching -----------------------------------------------------------------------
 
@@ -134,29 +200,26 @@ class Matcher:
         read_back = read_back_spans(text)
         if innocent is not None:
             innocent += read_back
-        candidates: list[Hit] = []
-        allowed: list[tuple[int, int]] = []
-        for end, (length, payloads) in self.surface.iter(text):
-            start = end + 1 - length
-            for kind, idx in payloads:
-                if kind == ALLOW:
-                    allowed.append((start, end + 1))
-                    continue
-                if not self._surface_ok(norm, start, end + 1):
-                    continue
-                if kind == ANCHOR:
-                    candidates += self._verify_pattern(text, start, end + 1, idx)
-                else:
-                    candidates.append(Hit(start, end + 1, idx, "pinyin" if kind == INITIALS else "lexicon"))
+        candidates, allowed, spelled = self._surface_hits(norm, text)
+        if spelled:
+            view = self.spellings.view(text)
+            if view is not None:
+                more, more_allowed, _ = self._surface_hits(norm, view.text, view)
+                # where a listed phrase was written out, its spelled reading adds nothing (早干啥去了
+                # is its own rule; 早干什么去了 another's)
+                written = {(h.start, h.end) for h in candidates}
+                candidates += [h for h in more if (h.start, h.end) not in written]
+                allowed += more_allowed
         # a pinyin hit on exactly a literal hit's span and rule can only lose to it (same checks,
         # lower source rank): not checking it twice halves the work on rude text
-        candidates += self._pinyin_hits(norm, {(h.start, h.end, h.rule) for h in candidates})
+        py_hits, py_allowed = self._pinyin_hits(norm, {(h.start, h.end, h.rule) for h in candidates})
+        candidates += py_hits
         if not candidates:
             return []
         kept = []
         for h in candidates:
             if (
-                (use_allowlist and any(_covers(a, b, h) for a, b in allowed))
+                (use_allowlist and any(_covers(a, b, h) for a, b in (py_allowed + allowed if h.source == "pinyin" else allowed)))
                 or self._vetoed(text, h)
                 or _is_mention(norm, h)
                 or any(_covers(a, b, h) for a, b in read_back)
@@ -167,15 +230,56 @@ class Matcher:
                 kept.append(h)
         return self._resolve(kept)
 
+    def _surface_hits(self, norm: Normalised, text: str, view=None) -> tuple[list[Hit], list[tuple[int, int]], bool]:  # noqa: ANN001
+        """Candidates and allowlist spans of the surface automaton over `text`: the normalised
+        text, or a `view` of it with internet/dialect spellings folded (then only hits that use a
+        folded spelling count, mapped back to normalised coordinates). Also: was a spelling seen?"""
+        candidates: list[Hit] = []
+        allowed: list[tuple[int, int]] = []
+        spelled = False
+        for end, (length, payloads) in self.surface.iter(text):
+            start, stop = end + 1 - length, end + 1
+            if view is not None:
+                if not view.touches_change(start, stop):
+                    continue
+                start, stop = view.norm_span(start, stop)
+            for kind, idx in payloads:
+                if kind == ALLOW:
+                    allowed.append((start, stop))
+                elif kind == SPELLING:
+                    spelled = True
+                elif not self._surface_ok(norm, start, stop):
+                    continue
+                elif kind == ANCHOR:
+                    s0, e0 = (end + 1 - length, end + 1) if view is not None else (start, stop)
+                    found = self._verify_pattern(text, s0, e0, idx)
+                    if view is not None:
+                        found = [Hit(*view.norm_span(h.start, h.end), h.rule, h.source, (start, stop)) for h in found]
+                    candidates += found
+                elif kind == DISGUISE:
+                    if view is None and plausible(text, start, stop, self.disguised[text[start:stop]]):
+                        candidates.append(Hit(start, stop, idx, "pinyin"))
+                elif not self.min_repeats or self._repeats_ok(norm, start, stop, idx, view):
+                    candidates.append(Hit(start, stop, idx, SURFACE_SOURCE[kind]))
+        return candidates, allowed, spelled
+
+    def _repeats_ok(self, norm: Normalised, start: int, stop: int, idx: int, view) -> bool:  # noqa: ANN001
+        need = self.min_repeats.get((norm.text[start:stop], idx))
+        return need is None or view is not None or norm.repeats(start) >= need
+
     def literals(self, norm: Normalised) -> list[tuple[int, int]]:
         """Spans where any rule phrase, variant or pattern anchor occurs (before any check)."""
         spans = [
             (end + 1 - length, end + 1)
             for end, (length, payloads) in self.surface.iter(norm.text)
-            if any(kind != ALLOW for kind, _ in payloads)
+            if any(kind in (RULE, ANCHOR, INITIALS) for kind, _ in payloads)
         ]
         py = self.pinyin.convert(norm.text)
-        spans += [py.norm_span(end + 1 - length, end + 1) for end, (length, _) in self.py.iter(py.text)]
+        spans += [
+            py.norm_span(end + 1 - length, end + 1)
+            for end, (length, payloads) in self.py.iter(py.text)
+            if any(kind == WHOLE for kind, _, _ in payloads)
+        ]
         return spans
 
     def _surface_ok(self, norm: Normalised, start: int, end: int) -> bool:
@@ -189,16 +293,43 @@ class Matcher:
             return False
         return True
 
-    def _pinyin_hits(self, norm: Normalised, literal: set[tuple[int, int, int]] = frozenset()) -> list[Hit]:
-        """Hits of the pinyin automaton, except those on exactly a `literal` hit's span and rule."""
+    def _pinyin_hits(self, norm: Normalised, literal: set[tuple[int, int, int]] = frozenset()) -> tuple[list[Hit], list[tuple[int, int]]]:
+        """Hits of the pinyin automaton, except those on exactly a `literal` hit's span and rule;
+        and the spans of allowlist phrases heard there."""
         py = self.pinyin.convert(norm.text)
-        hits = []
+        hits, allowed = [], []
         for end, (length, payloads) in self.py.iter(py.text):
-            start, stop = py.norm_span(end + 1 - length, end + 1)
-            fresh = [idx for idx in payloads if (start, stop, idx) not in literal]
+            ps, pe = end + 1 - length, end + 1
+            start, stop = py.norm_span(ps, pe)
+            fresh = set()
+            for kind, idx, key in payloads:
+                if kind == ALLOW:
+                    allowed.append((start, stop))
+                elif (start, stop, idx) not in literal and (kind == WHOLE or self._short_ok(norm, py, ps, pe, kind, key)):
+                    fresh.add(idx)
             if fresh and self._surface_ok(norm, start, stop):
-                hits += [Hit(start, stop, idx, "pinyin") for idx in fresh]
-        return hits
+                hits += [Hit(start, stop, idx, "pinyin") for idx in sorted(fresh)]
+        return hits, allowed
+
+    def _short_ok(self, norm: Normalised, py: PinyinText, ps: int, pe: int, kind: int, key: str) -> bool:
+        """A two-syllable phrase: MIXED wants typed pinyin for some syllables and the phrase's own
+        characters for the rest; AIMED wants characters only, not the phrase's, after a frame."""
+        text = norm.text
+        pieces = [py.norm_span(k, k + 1) for k in range(ps, pe)]
+        typed = [text[a].isascii() for a, _ in pieces]
+        start, stop = pieces[0][0], pieces[-1][1]
+        s0 = _sentence(text, start, stop)[0]
+        if kind == MIXED:
+            return (
+                any(typed)
+                and not all(typed)
+                and all(t or text[a:b] == key[i] for i, (t, (a, b)) in enumerate(zip(typed, pieces)))
+                and norm.max_gap(start, stop) == 0  # 一xia 子 is not 瞎子
+                and bool(_YOU_BEFORE.search(text, s0, start))
+            )
+        if any(typed) or text[start:stop] == key:
+            return False
+        return bool(_AIMED_FRAME.search(text, s0, start))
 
     def _verify_pattern(self, text: str, start: int, end: int, idx: int) -> list[Hit]:
         # The regex sees the anchor's sentence and the next one (喂! followed by 您好 is a greeting).
@@ -228,6 +359,19 @@ class Matcher:
             if all(h.end <= t.start or t.end <= h.start for t in taken):
                 taken.append(h)
         return sorted(taken, key=lambda h: h.start)
+
+
+def _fuzzy(syllables: list[str], code: dict[str, str]) -> list[list[str]]:
+    """The syllables with each zh/ch/sh initial swapped for z/c/s or back (the original included)."""
+    out: list[list[str]] = [[]]
+    for s in syllables:
+        options = [s]
+        for a, b in _FUZZY_INITIALS:
+            for x, y in ((a, b), (b, a)):
+                if s.startswith(x) and not (x == b and s.startswith(a)) and y + s[len(x) :] in code:
+                    options.append(y + s[len(x) :])
+        out = [prev + [o] for prev in out for o in options]
+    return out
 
 
 def _covers(a: int, b: int, hit: Hit) -> bool:
