@@ -67,7 +67,9 @@ _CONFIRM_AFTER = re.compile("^[^。!?]{0,8}?(?:对吧|是吧|对吗|是吗|对�
 # says (guidelines rule 5), so neither the lexicon nor the classifier holds it against the agent.
 # Only the polite 您 opens the frame: "你是说…是吧" is as often a retort as a read-back.
 _READ_BACK_CUE = re.compile("您(?:刚才)?(?:是)?(?:说|讲|反映|提到|觉得|认为|的意思是)|我理解的是|我?跟您(?:再)?确认一下")
-_READ_BACK_TAG = re.compile("(?:对吧|是吧|对吗|是吗|对不对|是不是|没错吧)[ 。!?]*$")
+_TAGS = "(?:对吧|是吧|对吗|是吗|对不对|是不是|没错吧)"
+_READ_BACK_TAG = re.compile(_TAGS + "[ 。!?]*$")
+_ANY_TAG = re.compile(_TAGS)  # most texts have none: then no sentence is a read-back
 _SENTENCES = re.compile("[^。!?]+[。!?]*")
 _MARK = re.compile("[" + re.escape("".join(sorted(MARKERS))) + "]")
 _QUOTES = {"“": "”", "‘": "’", "「": "」", "『": "』", '"': '"', "'": "'"}
@@ -212,14 +214,14 @@ class Matcher:
                 allowed += more_allowed
         # a pinyin hit on exactly a literal hit's span and rule can only lose to it (same checks,
         # lower source rank): not checking it twice halves the work on rude text
-        py_hits, py_allowed = self._pinyin_hits(norm, {(h.start, h.end, h.rule) for h in candidates})
+        py_hits, py_allowed, short = self._pinyin_hits(norm, {(h.start, h.end, h.rule) for h in candidates})
         candidates += py_hits
         if not candidates:
             return []
         kept = []
         for h in candidates:
             if (
-                (use_allowlist and any(_covers(a, b, h) for a, b in (py_allowed + allowed if h.source == "pinyin" else allowed)))
+                (use_allowlist and any(_covers(a, b, h) for a, b in (py_allowed + allowed if h in short else allowed)))
                 or self._vetoed(text, h)
                 or _is_mention(norm, h)
                 or any(_covers(a, b, h) for a, b in read_back)
@@ -293,11 +295,12 @@ class Matcher:
             return False
         return True
 
-    def _pinyin_hits(self, norm: Normalised, literal: set[tuple[int, int, int]] = frozenset()) -> tuple[list[Hit], list[tuple[int, int]]]:
+    def _pinyin_hits(self, norm: Normalised, literal: set[tuple[int, int, int]] = frozenset()) -> tuple[list[Hit], list[tuple[int, int]], set[Hit]]:
         """Hits of the pinyin automaton, except those on exactly a `literal` hit's span and rule;
-        and the spans of allowlist phrases heard there."""
+        the spans of allowlist phrases heard there (bing号服); and which hits are of two-syllable
+        phrases (only those are covered by an allowlist phrase heard: longer ones never were)."""
         py = self.pinyin.convert(norm.text)
-        hits, allowed = [], []
+        hits, allowed, short = [], [], set()
         for end, (length, payloads) in self.py.iter(py.text):
             ps, pe = end + 1 - length, end + 1
             start, stop = py.norm_span(ps, pe)
@@ -307,9 +310,11 @@ class Matcher:
                     allowed.append((start, stop))
                 elif (start, stop, idx) not in literal and (kind == WHOLE or self._short_ok(norm, py, ps, pe, kind, key)):
                     fresh.add(idx)
+                    if kind != WHOLE:
+                        short.add(Hit(start, stop, idx, "pinyin"))
             if fresh and self._surface_ok(norm, start, stop):
                 hits += [Hit(start, stop, idx, "pinyin") for idx in sorted(fresh)]
-        return hits, allowed
+        return hits, allowed, short
 
     def _short_ok(self, norm: Normalised, py: PinyinText, ps: int, pe: int, kind: int, key: str) -> bool:
         """A two-syllable phrase: MIXED wants typed pinyin for some syllables and the phrase's own
@@ -386,7 +391,7 @@ def _covers(a: int, b: int, hit: Hit) -> bool:
 
 def read_back_spans(text: str) -> list[tuple[int, int]]:
     """Normalised spans an agent reads back to the customer for confirmation (see _READ_BACK_CUE)."""
-    if "您" not in text and "我理解" not in text:
+    if ("您" not in text and "我理解" not in text) or not _ANY_TAG.search(text):
         return []
     out = []
     for m in _SENTENCES.finditer(text):

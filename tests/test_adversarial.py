@@ -9,8 +9,8 @@ not flag more than main's code did.
 import pytest
 from adversarial import CORPORA, REAL, format_table, innocent_counts, real_lines, recall_table
 
-# Floors, set from what this branch achieves (measured: 100 / 100 / 100 / 83.1 / 94.0 / 32.9 /
-# 45.5 / 68.2 / 100 %). Whole pinyin misses phrases marked `pinyin: false` (homophonous with
+# Floors, set from what this branch achieves (measured: 100 / 100 / 100 / 83.8 / 94.5 / 33.0 /
+# 45.6 / 68.6 / 100 %). Whole pinyin misses phrases marked `pinyin: false` (homophonous with
 # innocent speech) and two-syllable phrases (shazi is as likely 沙子); homophone swaps miss those
 # too, and swaps whose first dictionary reading differs from the phrase's. The generator swaps in
 # EVERY entry of the look-alike tables and every two-component split; the matcher keeps only the
