@@ -25,19 +25,6 @@ from .resources import bundled
 TABLES = bundled("lexicons") / "tables"
 MIN_LOOKALIKE_CHARS = 3  # a look-alike swap only in phrases at least this long
 MIN_SPLIT_CHARS = 3  # a split form at least this long (呆子 → 口木子; never a bare 女马)
-# Every disguise is a key of the surface automaton, whose size costs every text time; a writer
-# disguising a word types common characters, so only GB2312's 3,755 common (level-1) characters
-# are swapped in, at most this many per character, in table order
-MAX_LOOKALIKES = 1
-
-
-def common(ch: str) -> bool:
-    """One of GB2312's level-1 characters (the 3,755 most common)."""
-    try:
-        b = ch.encode("gb2312")
-    except UnicodeEncodeError:
-        return False
-    return len(b) == 2 and 0xB0 <= b[0] <= 0xD7
 
 
 def _groups(path: Path) -> Iterator[list[str]]:
@@ -65,7 +52,7 @@ def near_forms() -> dict[str, tuple[str, ...]]:
     for group in _groups(TABLES / "pycorrector" / "same_stroke.txt"):  # each group: mutual look-alikes
         for ch in group:
             add(ch, group)
-    return {k: tuple([c for c in v if common(c)][:MAX_LOOKALIKES]) for k, v in table.items()}
+    return {k: tuple(v) for k, v in table.items()}
 
 
 @lru_cache(maxsize=1)
@@ -83,7 +70,7 @@ def splits(ch: str) -> tuple[str, ...]:
     for parts in _chaizi().get(ch, ()):
         if len(parts) == 2 and ch not in parts:
             folded = [FOLD[p] for p in parts]
-            if all(len(f) == 1 and common(f) for f in folded) and folded[0] != folded[1]:  # 吕 → 口口 would collapse to 口
+            if all(len(f) == 1 for f in folded) and folded[0] != folded[1]:  # 吕 → 口口 would collapse to 口
                 out.append("".join(folded))
     return tuple(dict.fromkeys(out))
 

@@ -28,8 +28,9 @@ from .pinyin import PinyinTable, PinyinText
 from .spelling import Spellings
 
 # Kinds of surface payload: a rule's phrase, a pattern's anchor, an allowlist phrase, listed
-# initials, a disguised phrase (look-alike or split character), an internet/dialect spelling
-RULE, ANCHOR, ALLOW, INITIALS, DISGUISE, SPELLING = 0, 1, 2, 3, 4, 5
+# initials, a disguised phrase (look-alike or split character), an internet/dialect spelling, and
+# the tail of a phrase disguised in its FIRST character (TAIL: see Matcher._add_disguises)
+RULE, ANCHOR, ALLOW, INITIALS, DISGUISE, SPELLING, TAIL = 0, 1, 2, 3, 4, 5, 9
 SURFACE_SOURCE = {RULE: "lexicon", INITIALS: "pinyin", DISGUISE: "pinyin"}
 # Kinds of pinyin payload: a phrase of >= 3 syllables (any homophone, typed pinyin, a mix);
 # a two-syllable phrase half typed in pinyin or initials (sha逼, 傻b); a two-syllable homophone,
@@ -110,6 +111,7 @@ class Matcher:
         # a phrase of one repeated character (行行行) folds to that character: how many it needs
         self.min_repeats: dict[tuple[str, int], int] = {}
         self.disguised: dict[str, tuple[int, int]] = {}  # disguised form -> where its new characters are
+        self.tails: list[tuple[int, int, frozenset[str]]] = []  # TAIL payload n -> (kind, rule, heads)
         for rule, _ in lexicon.rules.values():
             idx = self._add_rule(rule)
             for form in rule.forms:
@@ -134,11 +136,7 @@ class Matcher:
             # heard or half-typed (bing号服), an allowlist phrase still covers what it covers
             for k in self.pinyin.phrase_keys(key):
                 py.setdefault(k, []).append((ALLOW, -1, key))
-        self._add_disguises(surface)
-        for key in allow_keys:  # and disguised the same way as the phrases (毛孩孑用品 covers 毛孩孑)
-            for form, _, _ in disguises(key):
-                if all(kind == DISGUISE for kind, _ in surface.get(form, ())):  # never over a listed form
-                    surface.setdefault(form, []).append((ALLOW, -1))
+        self._add_disguises(surface, allow_keys)
         spellings = {}
         for entry, _ in lexicon.spellings.values():
             key, standard = phrase_key(entry.spelling), phrase_key(entry.standard)
@@ -150,17 +148,42 @@ class Matcher:
         self.py = _automaton(py)
         self._order = {i: (-c.rule.severity, c.rule.id) for i, c in enumerate(self.rules)}
 
-    def _add_disguises(self, surface: dict[str, list[tuple[int, int]]]) -> None:
+    def _add_disguises(self, surface: dict[str, list[tuple[int, int]]], allow_keys: list[str]) -> None:
         """Each phrase with one look-alike or split character, unless that form is already some
-        phrase, anchor or allowlist entry of its own (a disguise never outranks a listed form)."""
+        phrase, anchor or allowlist entry of its own (a disguise never outranks a listed form);
+        allowlist phrases disguised the same way (毛孩孑用品 still covers 毛孩孑).
+
+        pyahocorasick scans the root's children one by one for every character of every text, so
+        a key must not start with a character no listed form starts with (every new one cost
+        ~0.4% of the throughput). A form disguised at its start is stored from the first
+        character that already starts a key (东西 for 老东酉), with the heads that may precede it,
+        when that leaves two or more characters (one would be looked at in most texts: 去, 你)."""
+        roots = {key[0] for key in surface}
         taken = set(surface)
-        for key, payloads in list(surface.items()):
-            rules = [idx for kind, idx in payloads if kind == RULE and self.rules[idx].rule.lookalikes]
-            for form, a, b in (disguises(key) if rules else ()):
-                if form not in taken and len(form) > 1:
-                    entry = surface.setdefault(form, [])
-                    entry += [(DISGUISE, idx) for idx in rules if (DISGUISE, idx) not in entry]
+        heads: dict[tuple[str, int, int], set[str]] = {}
+        jobs = [(key, [(DISGUISE, idx) for kind, idx in payloads if kind == RULE and self.rules[idx].rule.lookalikes])
+                for key, payloads in list(surface.items())]
+        jobs += [(key, [(ALLOW, -1)]) for key in allow_keys]
+        for key, owners in jobs:
+            for form, a, b in (disguises(key) if owners else ()):
+                if form in taken or len(form) < 2:
+                    continue
+                j = 0 if form[0] in roots else next((j for j in range(1, len(form) - 1) if form[j] in roots), 0)
+                if j:
+                    for kind, idx in owners:
+                        heads.setdefault((form[j:], kind, idx), set()).add(form[:j])
                     self.disguised.setdefault(form, (a, b))
+                    continue
+                if form[0] not in roots:
+                    continue
+                if owners[0][0] == ALLOW and not all(kind == DISGUISE for kind, _ in surface.get(form, ())):
+                    continue
+                entry = surface.setdefault(form, [])
+                entry += [o for o in owners if o not in entry]
+                self.disguised.setdefault(form, (a, b))
+        for (tail, kind, idx), hs in heads.items():
+            surface.setdefault(tail, []).append((TAIL, len(self.tails)))
+            self.tails.append((kind, idx, frozenset(hs)))
 
     def _add_rule(self, rule: PhraseRule | PatternRule) -> int:
         before = tuple(filter(None, map(fold, getattr(rule, "unless_before", ()))))
@@ -250,6 +273,9 @@ class Matcher:
                     allowed.append((start, stop))
                 elif kind == SPELLING:
                     spelled = True
+                elif kind == TAIL:
+                    if view is None:
+                        self._tail_hit(norm, start, stop, idx, candidates, allowed)
                 elif not self._surface_ok(norm, start, stop):
                     continue
                 elif kind == ANCHOR:
@@ -264,6 +290,18 @@ class Matcher:
                 elif not self.min_repeats or self._repeats_ok(norm, start, stop, idx, view):
                     candidates.append(Hit(start, stop, idx, SURFACE_SOURCE[kind]))
         return candidates, allowed, spelled
+
+    def _tail_hit(self, norm: Normalised, start: int, stop: int, n: int, candidates: list[Hit], allowed: list) -> None:
+        """A phrase's tail found at [start, stop): is it preceded by one of its disguised heads?"""
+        kind, idx, heads = self.tails[n]
+        text = norm.text
+        for head in heads:
+            s = start - len(head)
+            if s >= 0 and text[s:start] == head:
+                if kind == ALLOW:
+                    allowed.append((s, stop))
+                elif self._surface_ok(norm, s, stop) and plausible(text, s, stop, self.disguised[text[s:stop]]):
+                    candidates.append(Hit(s, stop, idx, "pinyin"))
 
     def _repeats_ok(self, norm: Normalised, start: int, stop: int, idx: int, view) -> bool:  # noqa: ANN001
         need = self.min_repeats.get((norm.text[start:stop], idx))

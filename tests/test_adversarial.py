@@ -9,23 +9,21 @@ not flag more than main's code did.
 import pytest
 from adversarial import CORPORA, REAL, format_table, innocent_counts, real_lines, recall_table
 
-# Floors, set from what this branch achieves (measured: 100 / 100 / 100 / 83.8 / 94.5 / 33.0 /
-# 45.6 / 68.6 / 100 %). Whole pinyin misses phrases marked `pinyin: false` (homophonous with
+# Floors, set from what this branch achieves (measured: 100 / 100 / 100 / 83.8 / 94.5 / 96.3 /
+# 90.8 / 71.9 / 100 %). Whole pinyin misses phrases marked `pinyin: false` (homophonous with
 # innocent speech) and two-syllable phrases (shazi is as likely 沙子); homophone swaps miss those
-# too, and swaps whose first dictionary reading differs from the phrase's. The generator swaps in
-# EVERY entry of the look-alike tables and every two-component split; the matcher keeps only the
-# first common (GB2312 level-1) look-alike per character and common components (detector/lookalike.py,
-# MAX_LOOKALIKES: each disguise is an automaton key, and more keys cost every text time; with every
-# look-alike and split kept these two read 97.5% and 92.9%, at about 20% less throughput).
+# too, and swaps whose first dictionary reading differs from the phrase's. Look-alikes and splits
+# miss disguises of a phrase's first character that leave no stored tail (detector/matcher.py,
+# _add_disguises) and those the plausibility check drops (烤东西 is not 老东西).
 FLOORS = {
     "spacing/symbols": 0.99,
     "traditional": 0.99,
     "full-width": 0.99,
     "whole pinyin": 0.80,
     "partial pinyin": 0.92,
-    "near-form swap": 0.30,
-    "split character": 0.43,
-    "homophone swap": 0.66,
+    "near-form swap": 0.94,
+    "split character": 0.88,
+    "homophone swap": 0.70,
     "listed initials": 1.0,
 }
 

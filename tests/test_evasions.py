@@ -20,10 +20,12 @@ CASES = [
     ("一菲 有事儿吗", None, ""),  # 吗 is a function character: not 事儿妈
     ("你也醉了吧", None, ""),  # 醉 followed by 了 is a verb: not 你也配
     # split characters (拆字): a lexicon character written as its two components, side by side
-    ("你这个口木子", "disr-010", "口木子"),
+    ("你这个脑歹戋", "disr-111", "脑歹戋"),
     ("没爹女马教的东西", "disr-136", "没爹女马教"),
-    ("口 木 子", "disr-010", "口 木 子"),
-    ("口和木子", None, ""),  # the parts must sit together
+    ("脑 歹 戋", "disr-111", "脑 歹 戋"),
+    ("脑歹和戋", None, ""),  # the parts must sit together
+    ("闻别人去", "impa-001", "闻别人去"),  # disguised in its first character: 别人去 is looked up, 闻 checked before it
+    ("冇完没完", "impa-002", "冇完没完"),
     # mixed hanzi / typed pinyin per syllable
     ("ni是sha子吗", "disr-009", "sha子"),
     ("有wan没wan啊", "impa-002", "有wan没wan"),

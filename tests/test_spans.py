@@ -88,7 +88,8 @@ def test_when_text_takes_the_fast_fold_then_it_equals_the_full_walk(text):
 NEW_DISGUISES = [
     ("问别入去", "问别入去"),
     ("老东酉", "老东酉"),
-    ("口木子", "口木子"),
+    ("脑歹戋", "脑歹戋"),
+    ("问剐人去", "问剐人去"),
     ("没爹女马教", "没爹女马教"),
     ("你个sha逼", "sha逼"),
     ("ni是sha子", "sha子"),
