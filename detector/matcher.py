@@ -131,12 +131,20 @@ class Matcher:
             if key:
                 surface.setdefault(key, []).append((ANCHOR, idx))
         allow_keys = [k for k in (phrase_key(entry.phrase) for entry, _ in lexicon.allow) if k]
+        heads: dict[tuple[str, int, int], set[str]] = {}  # TAIL keys: (tail, kind, rule) -> heads
+        roots = {key[0] for key in surface}
         for key in allow_keys:
-            surface.setdefault(key, []).append((ALLOW, -1))
+            # an allowlist phrase contains a listed form: from there on it is stored (化肥 as 肥 after
+            # 化), so its first character does not widen the automaton's root (see _add_disguises)
+            j = 0 if key[0] in roots else next((j for j in range(1, len(key)) if key[j:] in surface), 0)
+            if j:
+                heads.setdefault((key[j:], ALLOW, -1), set()).add(key[:j])
+            else:
+                surface.setdefault(key, []).append((ALLOW, -1))
             # heard or half-typed (bing号服), an allowlist phrase still covers what it covers
             for k in self.pinyin.phrase_keys(key):
                 py.setdefault(k, []).append((ALLOW, -1, key))
-        self._add_disguises(surface, allow_keys)
+        self._add_disguises(surface, allow_keys, heads)
         spellings = {}
         for entry, _ in lexicon.spellings.values():
             key, standard = phrase_key(entry.spelling), phrase_key(entry.standard)
@@ -148,7 +156,7 @@ class Matcher:
         self.py = _automaton(py)
         self._order = {i: (-c.rule.severity, c.rule.id) for i, c in enumerate(self.rules)}
 
-    def _add_disguises(self, surface: dict[str, list[tuple[int, int]]], allow_keys: list[str]) -> None:
+    def _add_disguises(self, surface: dict[str, list[tuple[int, int]]], allow_keys: list[str], heads: dict) -> None:
         """Each phrase with one look-alike or split character, unless that form is already some
         phrase, anchor or allowlist entry of its own (a disguise never outranks a listed form);
         allowlist phrases disguised the same way (毛孩孑用品 still covers 毛孩孑).
@@ -159,8 +167,7 @@ class Matcher:
         character that already starts a key (东西 for 老东酉), with the heads that may precede it,
         when that leaves two or more characters (one would be looked at in most texts: 去, 你)."""
         roots = {key[0] for key in surface}
-        taken = set(surface)
-        heads: dict[tuple[str, int, int], set[str]] = {}
+        taken = set(surface) | set(allow_keys)
         jobs = [(key, [(DISGUISE, idx) for kind, idx in payloads if kind == RULE and self.rules[idx].rule.lookalikes])
                 for key, payloads in list(surface.items())]
         jobs += [(key, [(ALLOW, -1)]) for key in allow_keys]
