@@ -45,6 +45,8 @@ _AIMED_FRAME = re.compile(_YOU + "(?:这个|那个|这种|这样的|个|是个|�
 # a typed syllable is a deliberate spelling, but xia/sha/jian are as often 下/啥/见 (一xia子, 为sha子,
 # 你是男sheng女生): half-typed two-syllable phrases count right after you / you are (ni是sha子, 你个sha逼)
 _YOU_BEFORE = re.compile(_YOU + "(?:这个|那个|这种|这样的|个|是个?|真是个?|就是个?|简直是个?|简直就是个?|才是个?|像个|真|太|也太)?$")
+# Text that may hold a two-syllable phrase: typed Latin (MIXED), or a you-frame (AIMED, ending 个 种 的)
+SHORT_GATE = re.compile("[你您][^。!?]{0,4}?[个种的]")
 # zh/z, ch/c, sh/s heard or typed one for the other (傻纸 for 傻子); only in the aimed frame
 _FUZZY_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"))
 
@@ -108,6 +110,10 @@ class Matcher:
         self.rules: list[CompiledRule] = []
         surface: dict[str, list[tuple[int, int]]] = {}
         py: dict[str, list[tuple[int, int, str]]] = {}
+        # two-syllable phrases (MIXED, AIMED) and the allowlist heard, which only covers them: a
+        # second, small automaton, run only on text that can hold them (SHORT_GATE), so their first
+        # syllables do not widen the root of the automaton every text goes through
+        short: dict[str, list[tuple[int, int, str]]] = {}
         # a phrase of one repeated character (行行行) folds to that character: how many it needs
         self.min_repeats: dict[tuple[str, int], int] = {}
         self.disguised: dict[str, tuple[int, int]] = {}  # disguised form -> where its new characters are
@@ -122,7 +128,7 @@ class Matcher:
                     if len(key) == 1 and repeats > 1:
                         self.min_repeats[(key, idx)] = repeats
                     for k, kind in self._pinyin_keys(rule, key):
-                        py.setdefault(k, []).append((kind, idx, key))
+                        (py if kind == WHOLE else short).setdefault(k, []).append((kind, idx, key))
             for initials in rule.initials:
                 surface.setdefault(initials, []).append((INITIALS, idx))
         for rule, _ in lexicon.patterns.values():
@@ -143,7 +149,7 @@ class Matcher:
                 surface.setdefault(key, []).append((ALLOW, -1))
             # heard or half-typed (bing号服), an allowlist phrase still covers what it covers
             for k in self.pinyin.phrase_keys(key):
-                py.setdefault(k, []).append((ALLOW, -1, key))
+                short.setdefault(k, []).append((ALLOW, -1, key))
         self._add_disguises(surface, allow_keys, heads)
         spellings = {}
         for entry, _ in lexicon.spellings.values():
@@ -154,6 +160,7 @@ class Matcher:
         self.spellings = Spellings(spellings)
         self.surface = _automaton(surface)
         self.py = _automaton(py)
+        self.py_short = _automaton(short)
         self._order = {i: (-c.rule.severity, c.rule.id) for i, c in enumerate(self.rules)}
 
     def _add_disguises(self, surface: dict[str, list[tuple[int, int]]], allow_keys: list[str], heads: dict) -> None:
@@ -341,24 +348,28 @@ class Matcher:
         return True
 
     def _pinyin_hits(self, norm: Normalised, literal: set[tuple[int, int, int]] = frozenset()) -> tuple[list[Hit], list[tuple[int, int]], set[Hit]]:
-        """Hits of the pinyin automaton, except those on exactly a `literal` hit's span and rule;
-        the spans of allowlist phrases heard there (bing号服); and which hits are of two-syllable
-        phrases (only those are covered by an allowlist phrase heard: longer ones never were)."""
+        """Hits of the pinyin automatons, except those on exactly a `literal` hit's span and rule;
+        the spans of allowlist phrases heard (bing号服); and which hits are of two-syllable phrases
+        (only those are covered by an allowlist phrase heard: longer ones never were)."""
         py = self.pinyin.convert(norm.text)
         hits, allowed, short = [], [], set()
-        for end, (length, payloads) in self.py.iter(py.text):
-            ps, pe = end + 1 - length, end + 1
-            start, stop = py.norm_span(ps, pe)
-            fresh = set()
-            for kind, idx, key in payloads:
-                if kind == ALLOW:
-                    allowed.append((start, stop))
-                elif (start, stop, idx) not in literal and (kind == WHOLE or self._short_ok(norm, py, ps, pe, kind, key)):
-                    fresh.add(idx)
-                    if kind != WHOLE:
-                        short.add(Hit(start, stop, idx, "pinyin"))
-            if fresh and self._surface_ok(norm, start, stop):
-                hits += [Hit(start, stop, idx, "pinyin") for idx in sorted(fresh)]
+        automatons = [self.py]
+        if py.starts is not None or (("你" in norm.text or "您" in norm.text) and SHORT_GATE.search(norm.text)):
+            automatons.append(self.py_short)
+        for automaton in automatons:
+            for end, (length, payloads) in automaton.iter(py.text):
+                ps, pe = end + 1 - length, end + 1
+                start, stop = py.norm_span(ps, pe)
+                fresh = set()
+                for kind, idx, key in payloads:
+                    if kind == ALLOW:
+                        allowed.append((start, stop))
+                    elif (start, stop, idx) not in literal and (kind == WHOLE or self._short_ok(norm, py, ps, pe, kind, key)):
+                        fresh.add(idx)
+                        if kind != WHOLE:
+                            short.add(Hit(start, stop, idx, "pinyin"))
+                if fresh and self._surface_ok(norm, start, stop):
+                    hits += [Hit(start, stop, idx, "pinyin") for idx in sorted(fresh)]
         return hits, allowed, short
 
     def _short_ok(self, norm: Normalised, py: PinyinText, ps: int, pe: int, kind: int, key: str) -> bool:
