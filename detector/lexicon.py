@@ -44,6 +44,7 @@ class PhraseRule(_Rule):
     variants: tuple[str, ...] = ()
     initials: tuple[str, ...] = ()
     pinyin: Literal["auto", True, False] = "auto"
+    lookalikes: bool = True  # False: no look-alike (形近字) or split-character (拆字) forms of this rule
     unless_before: tuple[str, ...] = ()
     unless_after: tuple[str, ...] = ()
     window: int = Field(default=6, ge=1, le=40)
@@ -80,6 +81,14 @@ class PatternRule(_Rule):
 class AllowPhrase(_Strict):
     phrase: str = Field(min_length=1)
     note: str = ""
+
+
+class Spelling(_Strict):
+    """An internet or dialect spelling folded to its standard form before matching (肿么 → 怎么)."""
+
+    spelling: str = Field(min_length=2)
+    standard: str = Field(min_length=1)
+    note: str = Field(min_length=1)  # what it is and where the equivalence comes from
 
 
 class PackMeta(_Strict):
@@ -128,10 +137,11 @@ class Pack:
     rules: list[tuple[PhraseRule, Where]] = field(default_factory=list)
     patterns: list[tuple[PatternRule, Where]] = field(default_factory=list)
     allow: list[tuple[AllowPhrase, Where]] = field(default_factory=list)
+    spellings: list[tuple[Spelling, Where]] = field(default_factory=list)
     files: list[Path] = field(default_factory=list)
 
 
-_SECTIONS = {"entries": PhraseRule, "patterns": PatternRule, "allow": AllowPhrase}
+_SECTIONS = {"entries": PhraseRule, "patterns": PatternRule, "allow": AllowPhrase, "spellings": Spelling}
 
 
 def _validation_problems(err: ValidationError, where: Where) -> list[Problem]:
@@ -180,7 +190,7 @@ def load_pack(root: Path) -> tuple[Pack, list[Problem]]:
             if not isinstance(items, list):
                 problems.append(Problem(Where(path, line), f"{key} must be a list"))
                 continue
-            target = {"entries": pack.rules, "patterns": pack.patterns, "allow": pack.allow}[key]
+            target = {"entries": pack.rules, "patterns": pack.patterns, "allow": pack.allow, "spellings": pack.spellings}[key]
             for item in items:
                 if not isinstance(item, dict):
                     problems.append(Problem(Where(path, line), f"{key}: each item must be a mapping"))
@@ -203,6 +213,7 @@ class Lexicon:
     allow: list[tuple[AllowPhrase, Where]]
     version: str
     problems: list[Problem]
+    spellings: dict[str, tuple[Spelling, Where]] = field(default_factory=dict)  # by spelling; a later pack replaces
 
     @classmethod
     def load(cls, extra: list[str | Path] | tuple = (), *, include_default: bool = True, strict: bool = True) -> Lexicon:
@@ -211,6 +222,7 @@ class Lexicon:
         rules: dict[str, tuple[PhraseRule, Where]] = {}
         patterns: dict[str, tuple[PatternRule, Where]] = {}
         allow: list[tuple[AllowPhrase, Where]] = []
+        spellings: dict[str, tuple[Spelling, Where]] = {}
         for root in roots:
             pack, found = load_pack(root)
             packs.append(pack)
@@ -228,9 +240,16 @@ class Lexicon:
                 if rules.pop(rule_id, None) is None and patterns.pop(rule_id, None) is None:
                     problems.append(Problem(Where(pack.root / "pack.yaml", 1), f"disable: no earlier rule has id {rule_id!r}"))
             allow += pack.allow
+            mine: dict[str, Where] = {}
+            for entry, where in pack.spellings:
+                if entry.spelling in mine:
+                    problems.append(Problem(where, f"spelling {entry.spelling!r} listed twice (first at {mine[entry.spelling]})"))
+                    continue
+                mine[entry.spelling] = where
+                spellings[entry.spelling] = (entry, where)
         if strict and problems:
             raise LexiconError(problems)
-        return cls(packs, rules, patterns, allow, _version(packs), problems)
+        return cls(packs, rules, patterns, allow, _version(packs), problems, spellings)
 
     def counts(self) -> dict[str, int]:
         out = {c: 0 for c in CATEGORIES}

@@ -2,8 +2,10 @@
 
 Schema problems (unknown fields or categories, bad severities, duplicate ids) come from the
 loader; this module adds what needs the compiled matcher: phrases that fold to nothing, two
-rules with the same folded phrase, rules that never match their own phrase, pattern examples
-that do not (or counterexamples that do) fire, and allowlist phrases that suppress nothing.
+rules with the same folded phrase, rules that never match their own phrase, initials that are
+not the initials of any of the rule's forms, pattern examples that do not (or counterexamples
+that do) fire, allowlist phrases that suppress nothing, and spellings that fold to fewer than two
+characters or to their own standard form.
 """
 
 from __future__ import annotations
@@ -27,7 +29,12 @@ def check_lexicon(extra: Sequence[str | Path] = (), *, include_default: bool = T
 
 def compiled_problems(lexicon: Lexicon, matcher: Matcher) -> list[Problem]:
     """What only the compiled matcher can tell: a few milliseconds, so every load runs it."""
-    problems = _phrase_problems(lexicon, matcher) + _pattern_problems(lexicon, matcher) + _allow_problems(lexicon, matcher)
+    problems = (
+        _phrase_problems(lexicon, matcher)
+        + _pattern_problems(lexicon, matcher)
+        + _allow_problems(lexicon, matcher)
+        + _spelling_problems(lexicon)
+    )
     return sorted(problems, key=lambda p: (str(p.where.file), p.where.line, p.message))
 
 
@@ -54,6 +61,10 @@ def _phrase_problems(lexicon: Lexicon, matcher: Matcher) -> list[Problem]:
             if rule_id not in found:
                 why = f"; {', '.join(sorted(found))} wins" if found else " (an allowlist phrase or a veto removes it)"
                 problems.append(Problem(where, f"{rule_id}: {form!r} does not match itself{why}"))
+        spoken = {"".join(s[0] for s in syl) for f in rule.forms for syl in matcher.pinyin.phrase_syllables(phrase_key(f))}
+        for initials in rule.initials:
+            if initials not in spoken:
+                problems.append(Problem(where, f"{rule_id}: initials {initials!r} are not the pinyin initials of any of its forms"))
         for v in (*rule.unless_before, *rule.unless_after):
             if not fold(v):
                 problems.append(Problem(where, f"{rule_id}: context veto {v!r} normalises to nothing"))
@@ -87,4 +98,19 @@ def _allow_problems(lexicon: Lexicon, matcher: Matcher) -> list[Problem]:
         elif not matcher.literals(normalise(entry.phrase)):
             problems.append(Problem(where, f"allow {entry.phrase!r} suppresses nothing: no rule, variant or anchor occurs in it"))
         seen.setdefault(key, where)
+    return problems
+
+
+def _spelling_problems(lexicon: Lexicon) -> list[Problem]:
+    problems = []
+    for entry, where in lexicon.spellings.values():
+        key, standard = phrase_key(entry.spelling), phrase_key(entry.standard)
+        if len(key) < 2:
+            problems.append(Problem(where, f"spelling {entry.spelling!r} normalises to {key!r}: a spelling needs two or more characters"))
+        elif not standard:
+            problems.append(Problem(where, f"spelling {entry.spelling!r}: standard {entry.standard!r} normalises to nothing"))
+        elif key == standard:
+            problems.append(Problem(where, f"spelling {entry.spelling!r} normalises to its own standard form"))
+        elif any(m in key + standard for m in MARKERS):
+            problems.append(Problem(where, f"spelling {entry.spelling!r} or its standard form spans a sentence end"))
     return problems

@@ -89,18 +89,33 @@ class Normalised:
     original: str
     text: str  # the folded form that matchers see
     offsets: tuple[int, ...]  # offsets[i]: index in `original` of text[i]
+    # ends[i]: original end of text[i]'s run when repeats of it were collapsed into it (行行行 → 行);
+    # None when nothing was collapsed (then ends[i] == offsets[i] + 1)
+    ends: tuple[int, ...] | None = None
+
+    def end(self, i: int) -> int:
+        """Original end (exclusive) of normalised character i, its collapsed repeats included."""
+        return self.ends[i] if self.ends is not None else self.offsets[i] + 1
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Original [start, end) covering normalised [start, end)."""
-        return self.offsets[start], self.offsets[end - 1] + 1
+        return self.offsets[start], self.end(end - 1)
+
+    def repeats(self, i: int) -> int:
+        """How many times normalised character i stood in the original run it was collapsed from."""
+        if self.ends is None:
+            return 1
+        return sum(FOLD[c] == self.text[i] for c in self.original[self.offsets[i] : self.ends[i]])
 
     def max_gap(self, start: int, end: int) -> int:
-        """Longest run of skipped original characters strictly inside normalised [start, end)."""
+        """Longest run of skipped original characters strictly inside normalised [start, end).
+
+        A collapsed repeat is not skipped: 有有有有有有有有完没完 has no gap."""
         offs = self.offsets
         # the usual case: consecutive offsets (no character skipped; none folded into several)
         if offs[end - 1] - offs[start] == end - 1 - start and len(set(offs[start:end])) == end - start:
             return 0
-        return max((offs[k + 1] - offs[k] - 1 for k in range(start, end - 1)), default=0)
+        return max((offs[k + 1] - max(self.end(k), offs[k] + 1) for k in range(start, end - 1)), default=0)
 
 
 def _collapses(c: str) -> bool:
@@ -129,6 +144,8 @@ def _walk(text: str) -> Normalised:
     fold = FOLD
     chars: list[str] = []
     offsets: list[int] = []
+    ends: list[int] = []
+    collapsed = False
     prev = ""
     skip_next = ""
     for i, ch in enumerate(text):
@@ -144,11 +161,13 @@ def _walk(text: str) -> Normalised:
             continue
         for c in f:
             if c == prev and _collapses(c):
+                ends[-1], collapsed = i + 1, True
                 continue
             chars.append(c)
             offsets.append(i)
+            ends.append(i + 1)
             prev = c
-    return Normalised(text, "".join(chars), tuple(offsets))
+    return Normalised(text, "".join(chars), tuple(offsets), tuple(ends) if collapsed else None)
 
 
 def fold(text: str) -> str:

@@ -71,17 +71,18 @@ class PinyinTable:
         produces for the phrase's own characters). Every combination of every reading would
         turn 不 (fu) or 喊 (jian) into false sound-alikes (复制到 ≈ 不知道).
         """
+        return ["".join(self.code[s] for s in syllables) for syllables in self.phrase_syllables(folded)]
+
+    def phrase_syllables(self, folded: str) -> list[tuple[str, ...]]:
+        """The two readings of `phrase_keys`, as toneless syllables."""
         if not folded or not all(self.readings(c) for c in folded):
             return []
         from pypinyin import Style, lazy_pinyin
 
-        spoken = [_toneless(s) for s in lazy_pinyin(folded, style=Style.TONE)]
-        first = [self.readings(c)[0] for c in folded]
-        keys = []
-        for syllables in (spoken, first):
-            if len(syllables) == len(folded) and all(s in self.code for s in syllables):
-                keys.append("".join(self.code[s] for s in syllables))
-        return list(dict.fromkeys(keys))
+        spoken = tuple(_toneless(s) for s in lazy_pinyin(folded, style=Style.TONE))
+        first = tuple(self.readings(c)[0] for c in folded)
+        keep = [s for s in (spoken, first) if len(s) == len(folded) and all(x in self.code for x in s)]
+        return list(dict.fromkeys(keep))
 
     def syllable_count(self, folded: str) -> int:
         return len(folded) if all(self.readings(c) for c in folded) else 0

@@ -93,6 +93,14 @@ BAD_PACKS = [
     ),
     ("patterns:\n  - {id: x-p1, anchor: 走, regex: '你(走', category: impolite, severity: 2, examples: [你走]}\n", "regex does not compile"),
     ("entries: [\n", "rules.yaml:2: cannot parse"),
+    ("entries:\n  - {id: x-1, phrase: 甲乙丙, category: impolite, severity: 2, initials: [abc]}\n", "rules.yaml:2: x-1: initials 'abc' are not the pinyin initials"),
+    ("entries:\n  - {id: x-1, phrase: 甲乙丙, category: impolite, severity: 2, lookalikes: maybe}\n", "rules.yaml:2: lookalikes: Input should be a valid boolean"),
+    ("spellings:\n  - {spelling: 酱, standard: 这样, note: too short}\n", "rules.yaml:2: spelling: String should have at least 2 characters"),
+    ("spellings:\n  - {spelling: 酱酱, standard: 这样, note: one character once folded}\n", "rules.yaml:2: spelling '酱酱' normalises to '酱': a spelling needs two or more characters"),
+    ("spellings:\n  - {spelling: 怎么, standard: 怎麼, note: the same once folded}\n", "rules.yaml:2: spelling '怎么' normalises to its own standard form"),
+    ("spellings:\n  - {spelling: 肿么, standard: 怎么}\n", "rules.yaml:2: note: Field required"),
+    ("spellings:\n  - {spelling: 肿么, standard: 怎么, note: a}\n  - {spelling: 肿么, standard: 怎样, note: b}\n", "rules.yaml:3: spelling '肿么' listed twice"),
+    ("spellings:\n  - {spelling: 肿么, standard: 怎么, note: a, colour: red}\n", "rules.yaml:2: colour: unknown field"),
 ]
 
 

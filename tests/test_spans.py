@@ -81,3 +81,35 @@ def test_when_text_takes_the_fast_fold_then_it_equals_the_full_walk(text):
     from detector.normalise import _walk
 
     assert normalise(text) == _walk(text)
+
+
+# The newer disguises: a look-alike or split character, a half-typed two-syllable phrase aimed at
+# the customer, a dialect spelling. Each is (text, its disguised part), noise may go between characters.
+NEW_DISGUISES = [
+    ("问别入去", "问别入去"),
+    ("老东酉", "老东酉"),
+    ("脑歹戋", "脑歹戋"),
+    ("问剐人去", "问剐人去"),
+    ("没爹女马教", "没爹女马教"),
+    ("你个sha逼", "sha逼"),
+    ("ni是sha子", "sha子"),
+    ("你个傻纸", "傻纸"),
+    ("你肿么这么笨", "你肿么这么笨"),
+    ("木有零钱找你", "木有零钱找你"),
+    ("表酱紫，有完没完", "有完没完"),
+]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_when_text_has_a_new_disguise_then_every_span_slices_the_original(lexicon_detector, data):
+    text, part = data.draw(st.sampled_from(NEW_DISGUISES))
+    noisy = "".join(ch + "".join(data.draw(st.lists(st.sampled_from([" ", "\u200b", "*", "～"]), max_size=1))) for ch in text)
+    full = data.draw(filler_text) + "。" + noisy + "！" + data.draw(filler_text)
+    evidence = lexicon_detector.evidence(full)
+    for e in evidence:
+        assert 0 <= e.start < e.end <= len(full)
+        assert e.text == full[e.start : e.end]
+        assert fold(full[e.start]) and fold(full[e.end - 1])
+    if not any(c.isascii() and c.isalpha() for c in part):  # a half-typed two-syllable form must be unbroken (一xia 子)
+        assert evidence, f"{text!r} as {full!r} was not found"
