@@ -59,7 +59,7 @@ class CheckResponse(BaseModel):
     lexicon_version: str = Field(description="Content hash of the lexicon that judged this request.", examples=["de60383a1f98"])
     model_version: str | None = Field(description="Tone model version (null: lexicon only).", examples=["a079ddd07fc0"])
     context_version: str | None = Field(
-        None, description="Version of the context model that judged ambiguous phrases (null: explicit frames only).", examples=["7955f5ca0641"]
+        None, description="Version of the context model that judged ambiguous phrases (null: explicit frames only).", examples=["8466d60a80e8"]
     )
     request_id: str = Field(description="Also in the X-Request-ID header and the server log.", examples=["3f9c0e8d2b7a4c51"])
 

@@ -9,6 +9,8 @@ not flag more than main's code did.
 import pytest
 from adversarial import CORPORA, REAL, format_table, innocent_counts, real_lines, recall_table
 
+from detector import Detector
+
 # Floors, set from what this branch achieves (measured: 100 / 100 / 100 / 83.8 / 94.5 / 96.3 /
 # 90.8 / 71.9 / 100 %). Whole pinyin misses phrases marked `pinyin: false` (homophonous with
 # innocent speech) and two-syllable phrases (shazi is as likely 沙子); homophone swaps miss those
@@ -61,7 +63,10 @@ def test_when_every_phrase_is_disguised_then_recall_per_transform_meets_its_floo
 
 
 @pytest.mark.skipif(not all((CORPORA / n / "utterances.jsonl").exists() for n in REAL), reason="shared corpora not present")
-def test_when_real_lines_and_allowlist_phrases_are_disguised_then_no_more_flags_than_main(lexicon_detector):
+def test_when_real_lines_and_allowlist_phrases_are_disguised_then_no_more_flags_than_main():
+    # the matcher against main's matcher: the context model (which came later, and judges exact
+    # text better than disguised text) is off on both sides of the comparison
+    lexicon_detector = Detector(classifier=False, context=False)
     texts = real_lines(4)
     assert len(texts) == 16522
     phrases = [e.phrase for e, _ in lexicon_detector.lexicon.allow]
