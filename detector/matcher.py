@@ -100,6 +100,9 @@ class CompiledRule:
 
 
 def _is_latin(c: str) -> bool:
+    """An ASCII letter or digit, full-width ones included: ＵＳＢ is one word as USB is."""
+    if "\uff10" <= c <= "\uff5a":
+        c = chr(ord(c) - 0xFEE0)
     return c.isascii() and c.isalnum()
 
 
