@@ -419,12 +419,22 @@ class Matcher:
         return any(v in before for v in compiled.before) or any(v in after for v in compiled.after)
 
     def _resolve(self, hits: list[Hit]) -> list[Hit]:
-        """Non-overlapping selection: longest first, then severity, source, position, id."""
-        order = self._order
+        """Non-overlapping selection: longest first, then severity, source, position, id.
+
+        One exception: a hit that only partly overlaps the ones taken, is of another category and
+        more severe than each of them is kept too (你到底要不要脸: 到底要不要 is impatient, the
+        insult 不要脸 must not be lost to it by being shorter).
+        """
+        order, rules = self._order, self.rules
         ranked = sorted(set(hits), key=lambda h: (h.start - h.end, order[h.rule][0], SOURCE_RANK[h.source], h.start, order[h.rule][1]))
         taken: list[Hit] = []
         for h in ranked:
-            if all(h.end <= t.start or t.end <= h.start for t in taken):
+            over = [t for t in taken if not (h.end <= t.start or t.end <= h.start)]
+            if not over or all(
+                not (t.start <= h.start and h.end <= t.end)  # only partly: a phrase inside another stays out
+                and rules[t.rule].rule.category != rules[h.rule].rule.category and order[h.rule][0] < order[t.rule][0]
+                for t in over
+            ):
                 taken.append(h)
         return sorted(taken, key=lambda h: h.start)
 
