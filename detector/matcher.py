@@ -116,8 +116,8 @@ class Matcher:
         short: dict[str, list[tuple[int, int, str]]] = {}
         # a phrase of one repeated character (行行行) folds to that character: how many it needs
         self.min_repeats: dict[tuple[str, int], int] = {}
-        self.disguised: dict[str, tuple[int, int]] = {}  # disguised form -> where its new characters are
-        self.tails: list[tuple[int, int, frozenset[str]]] = []  # TAIL payload n -> (kind, rule, heads)
+        self.disguised: dict[str, int] = {}  # disguised form -> where its new characters are, [a, b) as a * 64 + b
+        self.tails: list[tuple[int, int, tuple[str, ...]]] = []  # TAIL payload n -> (kind, rule, heads)
         for rule, _ in lexicon.rules.values():
             idx = self._add_rule(rule)
             for form in rule.forms:
@@ -186,7 +186,7 @@ class Matcher:
                 if j:
                     for kind, idx in owners:
                         heads.setdefault((form[j:], kind, idx), set()).add(form[:j])
-                    self.disguised.setdefault(form, (a, b))
+                    self.disguised.setdefault(form, a * 64 + b)
                     continue
                 if form[0] not in roots:
                     continue
@@ -194,10 +194,10 @@ class Matcher:
                     continue
                 entry = surface.setdefault(form, [])
                 entry += [o for o in owners if o not in entry]
-                self.disguised.setdefault(form, (a, b))
+                self.disguised.setdefault(form, a * 64 + b)
         for (tail, kind, idx), hs in heads.items():
             surface.setdefault(tail, []).append((TAIL, len(self.tails)))
-            self.tails.append((kind, idx, frozenset(hs)))
+            self.tails.append((kind, idx, tuple(sorted(hs))))
 
     def _add_rule(self, rule: PhraseRule | PatternRule) -> int:
         before = tuple(filter(None, map(fold, getattr(rule, "unless_before", ()))))
@@ -299,7 +299,7 @@ class Matcher:
                         found = [Hit(*view.norm_span(h.start, h.end), h.rule, h.source, (start, stop)) for h in found]
                     candidates += found
                 elif kind == DISGUISE:
-                    if view is None and plausible(text, start, stop, self.disguised[text[start:stop]]):
+                    if view is None and plausible(text, start, stop, divmod(self.disguised[text[start:stop]], 64)):
                         candidates.append(Hit(start, stop, idx, "pinyin"))
                 elif not self.min_repeats or self._repeats_ok(norm, start, stop, idx, view):
                     candidates.append(Hit(start, stop, idx, SURFACE_SOURCE[kind]))
@@ -314,7 +314,7 @@ class Matcher:
             if s >= 0 and text[s:start] == head:
                 if kind == ALLOW:
                     allowed.append((s, stop))
-                elif self._surface_ok(norm, s, stop) and plausible(text, s, stop, self.disguised[text[s:stop]]):
+                elif self._surface_ok(norm, s, stop) and plausible(text, s, stop, divmod(self.disguised[text[s:stop]], 64)):
                     candidates.append(Hit(s, stop, idx, "pinyin"))
 
     def _repeats_ok(self, norm: Normalised, start: int, stop: int, idx: int, view) -> bool:  # noqa: ANN001
