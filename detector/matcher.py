@@ -41,12 +41,13 @@ SOURCE_RANK = {"lexicon": 0, "pattern": 1, "pinyin": 2}
 # 你个 / 你这个 / 你真是个 … right before a two-syllable homophone: aimed at the customer
 # (a bare 你是 is not enough: 你是兔子吗 is a question about a rabbit, not 秃子); 你 may be typed
 _YOU = "(?:[你您]|(?<![a-z])nin?(?!g))"
-_AIMED_FRAME = re.compile(_YOU + "(?:这个|那个|这种|这样的|个|是个|真是个|就是个|简直是个|简直就是个|才是个|像个)$")
+_FRAMES = "(?:这个|那个|这种|这样的|个|是个|真是个|就是个|简直是个|简直就是个|才是个|像个)"
+_AIMED_FRAME = re.compile(_YOU + _FRAMES + "$")
 # a typed syllable is a deliberate spelling, but xia/sha/jian are as often 下/啥/见 (一xia子, 为sha子,
 # 你是男sheng女生): half-typed two-syllable phrases count right after you / you are (ni是sha子, 你个sha逼)
 _YOU_BEFORE = re.compile(_YOU + "(?:这个|那个|这种|这样的|个|是个?|真是个?|就是个?|简直是个?|简直就是个?|才是个?|像个|真|太|也太)?$")
-# Text that may hold a two-syllable phrase: typed Latin (MIXED), or a you-frame (AIMED, ending 个 种 的)
-SHORT_GATE = re.compile("[你您][^。!?]{0,4}?[个种的]")
+# Text that may hold a two-syllable phrase: typed Latin (MIXED), or a you-frame (AIMED)
+SHORT_GATE = re.compile("[你您]" + _FRAMES)
 # zh/z, ch/c, sh/s heard or typed one for the other (傻纸 for 傻子); only in the aimed frame
 _FUZZY_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"))
 
