@@ -73,7 +73,9 @@ FOLD = LazyTable(_fold_char)  # char -> folded string ('' for noise)
 # For `normalise`'s fast path: ordinal -> the character's fold when it is one character, SKIPPED
 # when it folds to nothing, SPECIAL when it folds to several (handled by the full walk).
 SKIPPED, SPECIAL = "\x01", "\x02"
-_COLLAPSIBLE_RUN = re.compile(r"([^\x00-\x7f]|[!?])\1")
+# A run of one non-ASCII character (or mark) counts once; a Latin letter three or more times in a
+# row counts once too (SBBB is sb, as ToolGood's asssert is assert), while a double stays (book).
+_COLLAPSIBLE_RUN = re.compile(r"([^\x00-\x7f]|[!?])\1|([a-z])\2\2")
 
 
 def _one_char(o: int) -> str:
@@ -147,6 +149,7 @@ def _walk(text: str) -> Normalised:
     ends: list[int] = []
     collapsed = False
     prev = ""
+    run = 0  # how many times prev stands in a row in `chars` (for Latin letters)
     skip_next = ""
     for i, ch in enumerate(text):
         f = fold[ch]
@@ -163,6 +166,13 @@ def _walk(text: str) -> Normalised:
             if c == prev and _collapses(c):
                 ends[-1], collapsed = i + 1, True
                 continue
+            if c == prev and "a" <= c <= "z" and run >= 2:  # a third Latin letter in a row: one letter
+                if run == 2:
+                    chars.pop(), offsets.pop(), ends.pop()
+                run += 1
+                ends[-1], collapsed = i + 1, True
+                continue
+            run = run + 1 if c == prev else 1
             chars.append(c)
             offsets.append(i)
             ends.append(i + 1)
