@@ -58,31 +58,28 @@ def examples(detector, directory: Path = CONTEXT_DIR) -> tuple[list[Example], li
             d = json.loads(raw)
             rules.add(d["rule_id"])
             at = d["text"].find(d["phrase"])
-            hits = _hits(detector, d["text"], d["rule_id"], (at, at + len(d["phrase"])))
+            hits = _hits(detector, d["text"], {d["rule_id"]}, (at, at + len(d["phrase"])))
             if not hits:
                 problems.append(f"{path.name}:{n}: rule {d['rule_id']} does not fire on {d['phrase']!r}")
-            out += [Example(d["id"], _ctx_part(d["id"]), d["rule_id"], bool(d["innocent"]), f) for f in hits]
+            out += [Example(d["id"], _ctx_part(d["id"]), d["rule_id"], bool(d["innocent"]), f) for _, f in hits]
     dialogue = {name: of for name, (_, of) in realtext.CORPORA.items()}
     mined_path = realtext.REAL_DIR / "mined.jsonl"
     for raw in mined_path.read_text(encoding="utf-8").splitlines():
         d = json.loads(raw)
         part = realtext.part_of(d["corpus"], dialogue[d["corpus"]](d["id"]))
-        for rule_id in rules:
-            for f in _hits(detector, d["text"], rule_id, None):
-                out.append(Example(d["id"], part, rule_id, not d["labels"], f))
+        out += [Example(d["id"], part, rule_id, not d["labels"], f) for rule_id, f in _hits(detector, d["text"], rules, None)]
     return out, problems
 
 
-def _hits(detector, text: str, rule_id: str, around: tuple[int, int] | None) -> list[tuple[str, ...]]:  # noqa: ANN001
-    """Features of the hits of `rule_id` in text (overlapping `around`, original coordinates)."""
+def _hits(detector, text: str, rules: set[str], around: tuple[int, int] | None) -> list[tuple[str, tuple[str, ...]]]:  # noqa: ANN001
+    """(rule id, features) of the hits of `rules` in text (overlapping `around`, original coordinates)."""
     found = detector._lexical(text)
     out = []
     for h in found.hits:
-        if detector.matcher.rules[h.rule].rule.id != rule_id:
-            continue
+        rule_id = detector.matcher.rules[h.rule].rule.id
         s, e = found.norm.span(h.start, h.end)
-        if around is None or (s < around[1] and around[0] < e):
-            out.append(tuple(features(found.norm.text, h.start, h.end, rule_id)))
+        if rule_id in rules and (around is None or (s < around[1] and around[0] < e)):
+            out.append((rule_id, tuple(features(found.norm.text, h.start, h.end, rule_id))))
     return out
 
 

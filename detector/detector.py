@@ -19,7 +19,7 @@ from .normalise import MARKERS, Normalised, fold, normalise
 from .pinyin import PinyinTable
 from .scorer import MODES, check_mode, decide, evidence_score, tone_score
 from .scoresheet import ScoreSheet
-from .tone import MODEL_DIR, ToneModel, is_short, sentence_units, without
+from .tone import MODEL_DIR, ToneModel, is_short, sentence_units, short_bar, without
 from .verdict import CallReport, Evidence, TurnViolation, Verdict
 
 # Only short texts are cached: scripted replies are short, and the cache must stay small.
@@ -208,8 +208,8 @@ class Detector:
         tone = self.tone
         probs = per_sentence.max(axis=0)
         thresholds = tone.thresholds[mode]
-        if not cued and is_short(norm.text):  # a stricter bar: review only where violation starts
-            thresholds = {c: {"review": t["violation"], "violation": t["violation"]} for c, t in thresholds.items()}
+        if not cued and is_short(norm.text):
+            thresholds = short_bar(thresholds)
         floor = MODES[mode].review
         scores = {c: tone_score(float(p), thresholds[c], mode) for c, p in zip(tone.categories, probs)}
         strong = [c for c, sc in scores.items() if sc >= floor]

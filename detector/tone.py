@@ -52,6 +52,12 @@ def is_short(folded: str) -> bool:
     return len(_TONELESS.sub("", folded)) < SHORT_CHARS
 
 
+def short_bar(thresholds: dict) -> dict:
+    """A mode's per-category thresholds as they apply to a short uncued utterance: review only
+    where violation starts (train.choose_thresholds holds dev lines to the same bar)."""
+    return {c: {"review": t["violation"], "violation": t["violation"]} for c, t in thresholds.items()}
+
+
 class ModelError(RuntimeError):
     pass
 
