@@ -181,10 +181,12 @@ def cmd_false_alarms(args: argparse.Namespace) -> int:
     reports = false_alarms.measure(d, texts, top=args.top)
     if args.json:
         print(json.dumps({"lines": len(texts), "skipped": bad, "lexicon_version": d.lexicon_version,
-                          "model_version": d.model_version, "modes": [r.to_dict() for r in reports]}, ensure_ascii=False))
+                          "model_version": d.model_version, "context_version": d.context_version,
+                          "modes": [r.to_dict() for r in reports]}, ensure_ascii=False))
     else:
         print(false_alarms.render(reports))
-        print(f"({len(texts)} lines, {bad} skipped; lexicon {d.lexicon_version}, model {d.model_version})")
+        print(f"({len(texts)} lines, {bad} skipped; lexicon {d.lexicon_version}, model {d.model_version},"
+              f" context model {d.context_version})")
     return 0
 
 
