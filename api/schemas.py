@@ -99,6 +99,7 @@ class TurnViolationOut(BaseModel):
     speaker: str
     start: float | None
     end: float | None
+    text: str = Field("", description="The turn's text.")
     decision: Literal["review", "violation"]
     score: float
     labels: list[Category]
@@ -117,6 +118,10 @@ class ConversationResponse(BaseModel):
     fatal: bool = Field(description="A violation in a fatal category at the fatal severity.", examples=[False])
     score_sheet: str = Field(examples=["default"])
     turns_judged: int
+    agent_speaker: str | None = Field(None, description="The speaker judged as the agent.", examples=["坐席"])
+    agent_inferred: bool = Field(False, description="No speaker name said agent: inferred from greetings, offers of help and closings.")
+    agent_confidence: float | None = Field(None, description="With agent_inferred: the share of speaker cues that agree with the choice.")
+    agent_cues: list[str] | None = Field(None, description="With agent_inferred: what the agent said that identified them.")
     lexicon_version: str
     model_version: str | None
     context_version: str | None = None

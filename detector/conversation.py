@@ -57,3 +57,25 @@ def role_of(speaker: str, agent_speakers: set[str] | frozenset = frozenset()) ->
     if s in agent_speakers:
         return "agent"
     return ROLE_ALIASES.get(s, s)
+
+
+def without_textless_turns(data: Any, wanted: set[str], extra_agents: set[str]) -> tuple[Any, list[dict]]:
+    """A conversation whose turns of roles not judged (the customer's) lack a text gets those turns'
+    text blanked, each noted: one bad customer turn must not cost the agent's turns their verdict.
+    A turn that will be judged still needs its text (the conversation stays invalid)."""
+    turns = data.get("turns") if isinstance(data, dict) else None
+    if not isinstance(turns, list):
+        return data, []
+    skipped, fixed = [], None
+    for i, t in enumerate(turns):
+        if not isinstance(t, dict) or isinstance(t.get("text"), str) or not isinstance(t.get("speaker"), str):
+            continue
+        role = role_of(t["speaker"], extra_agents)
+        if role in wanted or role not in ROLE_ALIASES.values():
+            continue
+        if fixed is None:
+            fixed = list(turns)
+        fixed[i] = {**t, "text": ""}
+        skipped.append({"turn": i, "speaker": t["speaker"],
+                        "error": "text missing" if t.get("text") is None else "text is not a string"})
+    return (data if fixed is None else {**data, "turns": fixed}), skipped

@@ -11,7 +11,7 @@ import numpy as np
 
 from .cache import CacheInfo, VerdictCache
 from .context import ContextModel
-from .conversation import ConversationError, parse_conversation, role_of
+from .conversation import ConversationError, parse_conversation, role_of, without_textless_turns
 from .lexicon import Lexicon, LexiconError
 from .lexicon_check import compiled_problems
 from .matcher import Hit, Matcher
@@ -19,6 +19,7 @@ from .normalise import MARKERS, Normalised, fold, normalise
 from .pinyin import PinyinTable
 from .scorer import MODES, check_mode, decide, evidence_score, tone_score
 from .scoresheet import ScoreSheet
+from .speakers import Roles, assign_roles
 from .tone import MODEL_DIR, ToneModel, is_short, sentence_units, short_bar, without
 from .verdict import CallReport, Evidence, TurnViolation, Verdict
 
@@ -102,7 +103,7 @@ class Detector:
         # `tone`: an already-loaded model to share (a lexicon reload need not reload the model)
         self.tone = (tone or ToneModel.load(model_dir or MODEL_DIR)) if classifier else None
         # whom an ambiguous phrase is aimed at (detector.context); False: the explicit frames alone
-        self.context = (context if isinstance(context, ContextModel) else ContextModel.load()) if context else None
+        self.context = (context if isinstance(context, ContextModel) else _context_model(model_dir)) if context else None
         # per mode and category, the largest probability whose evidence score is still under the
         # mode's review score: anything at or below it can never become classifier evidence
         self._below = {
@@ -252,13 +253,14 @@ class Detector:
         mode: str | None = None,
         score_sheet: ScoreSheet | None = None,
         agent_speakers: Iterable[str] = (),
+        infer_agent: bool = True,
     ) -> CallReport:
         """Judge the turns whose speaker maps to one of `roles` (agent by default) and score the call.
 
         A phrase the agent repeats from the customer's previous turn (您说我们是骗子？) is the
         customer's word, not the agent's violation: that evidence is dropped.
         """
-        report = self.check_conversations([conversation], roles, mode, score_sheet, agent_speakers)[0]
+        report = self.check_conversations([conversation], roles, mode, score_sheet, agent_speakers, infer_agent)[0]
         if isinstance(report, ConversationError):
             raise report
         return report
@@ -270,6 +272,7 @@ class Detector:
         mode: str | None = None,
         score_sheet: ScoreSheet | None = None,
         agent_speakers: Iterable[str] = (),
+        infer_agent: bool = True,
     ) -> list[CallReport | ConversationError]:
         """`check_conversation` for several calls, their agent turns judged together (faster in
         batches); a conversation that is not valid gets its ConversationError in its place."""
@@ -277,25 +280,36 @@ class Detector:
         sheet = score_sheet or _default_sheet()
         extra_agents = {a.strip().casefold() for a in agent_speakers}
         wanted = {role_of(r) for r in roles}
-        calls: list[tuple[dict, list[str], list[int]] | ConversationError] = []
+        calls: list[tuple[dict, Roles, list[int], list[dict]] | ConversationError] = []
         for conversation in conversations:
             try:
+                conversation, skipped = without_textless_turns(conversation, wanted, extra_agents)
                 conv = parse_conversation(conversation)
+                if not conv["turns"]:
+                    raise ConversationError("turns: no turns (a call needs at least one)")
+                if "agent" in wanted:
+                    found = assign_roles(conv["turns"], extra_agents, infer_agent)
+                else:
+                    found = Roles([role_of(t["speaker"], extra_agents) for t in conv["turns"]], None, False, None, ())
             except ConversationError as e:
                 calls.append(e)
                 continue
-            turns = conv["turns"]
-            roles_of = {s: role_of(s, extra_agents) for s in {t["speaker"] for t in turns}}  # few speakers, many turns
-            turn_roles = [roles_of[t["speaker"]] for t in turns]
-            calls.append((conv, turn_roles, [i for i, role in enumerate(turn_roles) if role in wanted]))
+            calls.append((conv, found, [i for i, role in enumerate(found.turn_roles) if role in wanted], skipped))
         texts = [c[0]["turns"][i]["text"] for c in calls if not isinstance(c, ConversationError) for i in c[2]]
         evidence = iter(self._evidence_many(texts, mode))
         return [c if isinstance(c, ConversationError) else _report(*c, evidence, mode, sheet) for c in calls]
 
 
-def _report(conv: dict, turn_roles: list[str], agent_turns: list[int], evidence: Iterator, mode: str, sheet: ScoreSheet) -> CallReport:
+def _context_model(model_dir: str | Path | None) -> ContextModel:
+    """The context model trained with the tone model in `model_dir` (`jiyu train` writes both), else the shipped one."""
+    mine = Path(model_dir) / "context.json" if model_dir else None
+    return ContextModel.load(mine) if mine and mine.exists() else ContextModel.load()
+
+
+def _report(conv: dict, found: Roles, agent_turns: list[int], skipped: list[dict], evidence: Iterator, mode: str,
+            sheet: ScoreSheet) -> CallReport:
     """The call's report from its agent turns' evidence (taken, in turn order, from `evidence`)."""
-    turns = conv["turns"]
+    turns, turn_roles = conv["turns"], found.turn_roles
     by_turn = {i: next(evidence) for i in agent_turns}
     violations, deductions, fatal = [], 0.0, False
     last_customer = ""
@@ -306,7 +320,7 @@ def _report(conv: dict, turn_roles: list[str], agent_turns: list[int], evidence:
                 cost = sheet.turn_deduction(verdict)
                 deductions += cost
                 fatal = fatal or sheet.is_fatal(verdict)
-                violations.append(TurnViolation(i, turn["speaker"], turn.get("start"), turn.get("end"), verdict, cost))
+                violations.append(TurnViolation(i, turn["speaker"], turn.get("start"), turn.get("end"), verdict, cost, turn["text"]))
         if role == "customer":
             last_customer = turn["text"]
     deductions = min(deductions, sheet.cap_per_call)
@@ -321,6 +335,11 @@ def _report(conv: dict, turn_roles: list[str], agent_turns: list[int], evidence:
         fatal=fatal,
         score_sheet=sheet.name,
         extra={k: v for k, v in conv.items() if k not in ("conversation_id", "turns")},
+        agent_speaker=found.agent_speaker,
+        agent_inferred=found.inferred,
+        agent_confidence=found.confidence,
+        agent_cues=found.cues,
+        skipped_turns=tuple(skipped),
     )
 
 

@@ -4,18 +4,19 @@ One pass, constant memory: records are read, judged in chunks and written in inp
 Every output line is written with a single `os.write` and flushed, so a killed run leaves only
 whole lines; `--resume` reads what was written, drops a torn last line if there is one, and
 skips the records already done. Bad records go to stderr and `--errors` and are skipped.
+
+SIGINT and SIGTERM stop a scan between records (one record's lines are written with the
+signals blocked), workers are terminated, and `run` returns a summary saying which signal.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import multiprocessing
 import os
+import signal
 import sys
-import tempfile
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -23,42 +24,64 @@ from pathlib import Path
 
 from . import inputs, jsonout, report_html, transcripts
 from .conversation import ConversationError
+from .scan_report import CALL_COLUMNS, UTTERANCE_COLUMNS, Summary, call_rows, csv_line, facts, resume_state, utterance_rows
 from .scoresheet import ScoreSheet
+from .speakers import NoAgentError
 
 BATCH = 512
 FORMATS = ("auto", "text", "jsonl", "csv", "conversations", "turns-csv", "srt", "vtt", "asr-json", "transcript")
 CONVERSATION_FORMATS = {"conversations", "turns-csv", "srt", "vtt", "asr-json", "transcript"}
-VIOLATION_COLUMNS = ("conversation_id", "agent_id", "turn", "speaker", "start", "end", "decision", "category",
-                     "severity", "rule_id", "source", "evidence", "suggestion", "deduction", "call_score", "call_passed")
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def detect(path: Path, columns: dict | None = None) -> str:
+def detect(path: Path, columns: dict | None = None, encoding: str = "auto") -> str:
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv") and columns:
         return "turns-csv"
     if suffix in (".srt", ".vtt"):
         return suffix[1:]
     if suffix in (".csv", ".tsv"):
-        with open(path, encoding=transcripts.detect_encoding(path), errors="replace", newline="") as f:
-            cols = next(csv.reader(f, delimiter="\t" if suffix == ".tsv" else ","), [])
+        cols = inputs.csv_header(path, encoding)
         return "turns-csv" if {"conversation_id", "speaker", "text"} <= set(cols) else "csv"
     if suffix == ".json":
         return "asr-json"
-    if suffix in (".jsonl", ".ndjson"):  # conversations when the first object has turns
-        first = next((raw for raw in inputs.raw_lines(path) if raw.text), None)
-        try:
-            obj = json.loads(first.text) if first else None
+    head = inputs.head_lines(path, encoding)
+    first = next((line for line in head if line.strip()), "")
+    if suffix in (".jsonl", ".ndjson") or (str(path) == inputs.STDIN and first.lstrip().startswith("{")):
+        try:  # conversations when the first object has turns
+            obj = json.loads(first) if first else None
         except json.JSONDecodeError:
             return "jsonl"
         return "conversations" if isinstance(obj, dict) and "turns" in obj else "jsonl"
-    return "text"
+    return "transcript" if transcripts.looks_like_transcript(head) else "text"
+
+
+def preflight(path: Path, fmt: str, opts) -> None:  # noqa: ANN001
+    """Stop before any work on a file that would yield nothing: not text, or (JSONL) no line
+    with the text field. InputError names the file, what was found and the flag to use."""
+    inputs.check_text(path, opts.encoding)
+    if fmt != "jsonl":
+        return
+    seen: Counter = Counter()
+    objects = 0
+    for n, line in enumerate(inputs.head_lines(path, opts.encoding, 1000), 1):
+        obj = inputs.json_object(inputs.RawLine(str(path), n, line, ""))
+        if isinstance(obj, dict):
+            if opts.text_field in obj:
+                return
+            objects += 1
+            seen.update(obj.keys())
+    if objects:
+        fields = ", ".join(k for k, _ in seen.most_common(12))
+        raise inputs.InputError(f"{path}: none of the first {objects} objects has the field {opts.text_field!r}; they have {fields}."
+                                " Name the text field with --text-field")
 
 
 def records(path: Path, fmt: str, opts) -> Iterator:  # noqa: ANN001
     if fmt in ("conversations", "jsonl"):
-        return inputs.raw_lines(path)  # parsed by judge_chunk, in the workers when there are some
+        return inputs.raw_lines(path, opts.encoding)  # parsed by judge_chunk, in the workers when there are some
     if fmt == "csv":
-        return inputs.read_csv(path, opts.text_column, opts.id_field)
+        return inputs.read_csv(path, opts.text_column, opts.id_field, opts.encoding)
     if fmt == "turns-csv":
         return transcripts.read_turns_csv(path, opts.columns, opts.encoding)
     if fmt in ("srt", "vtt"):
@@ -67,7 +90,7 @@ def records(path: Path, fmt: str, opts) -> Iterator:  # noqa: ANN001
         return transcripts.read_asr_json(path, opts.encoding, opts.agent_channel)
     if fmt == "transcript":
         return transcripts.read_transcript(path, opts.encoding)
-    return inputs.read_text(path)
+    return inputs.read_text(path, opts.encoding)
 
 
 class LineWriter:
@@ -76,80 +99,20 @@ class LineWriter:
     def __init__(self, path: str | None, resume: bool = False, header: str = "", bom: bool = False):
         self.fd = sys.stdout.fileno() if path is None else os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_APPEND if resume else os.O_TRUNC), 0o644)
         self.owned = path is not None
+        self.lines = 0
         if header and not (resume and path and os.path.getsize(path) > 0):
             self.write(("\ufeff" if bom else "") + header)
+            self.lines = 0
 
     def write(self, line: str) -> None:
         data = (line if line.endswith("\n") else line + "\n").encode("utf-8")
         while data:
             data = data[os.write(self.fd, data):]
+        self.lines += 1
 
     def close(self) -> None:
         if self.owned:
             os.close(self.fd)
-
-
-def resume_state(out: str | None, key: str, violations_csv: str | None) -> set[str]:
-    """Ids already written to `out`; a torn last line is cut off, orphan CSV rows dropped."""
-    if not out or not os.path.exists(out):
-        return set()
-    done, whole = set(), 0
-    with open(out, "rb+") as f:  # streamed: yesterday's output need not fit in memory
-        for line in f:
-            if not line.endswith(b"\n"):
-                break  # torn by the kill: the record is judged again
-            whole += len(line)
-            try:
-                done.add(str(json.loads(line)[key]))
-            except (json.JSONDecodeError, KeyError, TypeError):
-                continue
-        f.truncate(whole)
-    if violations_csv and os.path.exists(violations_csv):
-        kept = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", delete=False, dir=os.path.dirname(os.path.abspath(violations_csv)))
-        with open(violations_csv, encoding="utf-8-sig", newline="") as src, kept:
-            rows = csv.reader(src)
-            kept.write("\ufeff" + csv_line(next(rows, list(VIOLATION_COLUMNS))))
-            for row in rows:
-                if row and row[0] in done:  # a call whose JSON line never made it is judged again
-                    kept.write(csv_line(row))
-        os.replace(kept.name, violations_csv)
-    return done
-
-
-@dataclass
-class Summary:
-    scored: int = 0
-    flagged: int = 0
-    skipped: int = 0
-    resumed: int = 0
-    per_category: Counter = field(default_factory=Counter)
-    agents: dict = field(default_factory=lambda: defaultdict(lambda: {"calls": 0, "flagged_calls": 0, "violations": 0,
-                                                                          "reviews": 0, "score_sum": 0.0, "passed": 0,
-                                                                          "categories": Counter()}))
-
-    def add(self, o: Outcome) -> None:
-        self.scored += 1
-        self.flagged += o.flagged
-        self.per_category.update(o.first_labels)
-        if o.call is not None:
-            a = self.agents[o.call["agent"] or "(no agent id)"]
-            a["calls"] += 1
-            a["flagged_calls"] += o.flagged
-            a["score_sum"] += o.call["score"]
-            a["passed"] += o.call["passed"]
-            a["violations"] += o.call["violations"]
-            a["reviews"] += o.call["reviews"]
-            a["categories"].update(o.first_labels)
-
-    def to_dict(self) -> dict:
-        agents = {
-            name: {"calls": a["calls"], "flagged_calls": a["flagged_calls"], "violations": a["violations"],
-                   "reviews": a["reviews"], "mean_score": round(a["score_sum"] / a["calls"], 2),
-                   "pass_rate": round(a["passed"] / a["calls"], 4), "categories": dict(a["categories"])}
-            for name, a in sorted(self.agents.items())
-        }
-        return {"scored": self.scored, "flagged": self.flagged, "skipped": self.skipped, "resumed": self.resumed,
-                "categories": dict(self.per_category), "agents": agents}
 
 
 @dataclass(slots=True)
@@ -159,24 +122,10 @@ class Outcome:
     line: str | None = None
     csv_lines: list[str] = field(default_factory=list)
     error: inputs.BadRecord | None = None
-    flagged: bool = False
-    first_labels: list[str] = field(default_factory=list)
-    call: dict | None = None  # agent, score, passed, violations, reviews (conversations only)
+    warnings: list[inputs.BadRecord] = field(default_factory=list)  # parts of a scored record that were skipped
+    facts: dict | None = None  # what the summary counts (scan_report.facts)
     html: dict | None = None  # a flagged call's part of the HTML report (report_html.call_section), when asked for
     resumed: bool = False  # already in the output of an earlier run (--resume)
-
-
-def violation_rows(report, agent: str) -> Iterator[list]:  # noqa: ANN001
-    for v in report.violations:
-        for e in v.verdict.evidence:
-            yield [report.conversation_id, agent, v.turn, v.speaker, v.start, v.end, v.verdict.decision, e.category,
-                   e.severity, e.rule_id, e.source, e.text, e.suggestion or "", v.deduction, report.score, report.passed]
-
-
-def csv_line(row: list) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(row)
-    return buf.getvalue()
 
 
 # The detector a worker process judges with: set in the parent before the pool forks, so each
@@ -189,7 +138,7 @@ def _parse(item, fmt: str, conf: dict):  # noqa: ANN001, ANN202
     if not isinstance(item, inputs.RawLine):
         return item
     if fmt == "jsonl":
-        return inputs.jsonl_record(item, conf["text_fields"][0], conf["id_field"])
+        return inputs.jsonl_record(item, conf["text_field"], conf["id_field"])
     return inputs.conversation_record(item)
 
 
@@ -219,10 +168,9 @@ def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
             if isinstance(r, inputs.BadRecord):
                 out.append(Outcome(error=r))
                 continue
-            v = next(verdicts)
-            extra = {k: val for k, val in r.data.items() if k not in conf["text_fields"]}
-            line = dumps({**extra, "id": r.id, **v.to_dict(), **conf["versions"]})
-            out.append(Outcome(line=line, flagged=v.flagged, first_labels=list(v.labels[:1])))
+            record = {**r.data, "id": r.id, "text": r.text, **next(verdicts).to_dict(), **conf["versions"]}
+            out.append(Outcome(line=dumps(record), facts=facts(record, conf["agent_field"]),
+                               csv_lines=[csv_line(row) for row in utterance_rows(record)] if conf["csv"] else []))
         return items[-1].line, out
     # problems first, then every good call's agent turns judged together
     problems = [
@@ -231,89 +179,154 @@ def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
         for r in chunk
     ]
     good = [r for r, problem in zip(chunk, problems) if problem is None]
-    reports = iter(d.check_conversations([r.data for r in good], roles=conf["roles"], score_sheet=sheet, agent_speakers=conf["agent_speakers"]))
+    reports = iter(d.check_conversations([r.data for r in good], roles=conf["roles"], score_sheet=sheet,
+                                         agent_speakers=conf["agent_speakers"], infer_agent=conf["infer_agent"]))
     for r, problem in zip(chunk, problems):
         if problem is not None:
             out.append(Outcome(error=problem))
             continue
         report = next(reports)
         if isinstance(report, ConversationError):
-            out.append(Outcome(error=inputs.BadRecord(r.file, r.line, str(report))))
+            out.append(Outcome(error=inputs.BadRecord(r.file, r.line, str(report), r.id,
+                                                      "no_agent" if isinstance(report, NoAgentError) else "")))
             continue
+        record = {**report.to_dict(), **conf["versions"]}
+        for v in record["violations"]:  # --keep: turn fields the user wants beside each violation
+            turn = r.data["turns"][v["turn"]]
+            v.update({k: turn[k] for k in conf["keep"] if k in turn and k not in v})
         agent = str(r.data.get(conf["agent_field"], "") or "")
-        as_dict = report.to_dict()
         out.append(Outcome(
-            line=dumps({**as_dict, **conf["versions"]}),
-            csv_lines=[csv_line(row) for row in violation_rows(report, agent)],
-            flagged=report.flagged,
-            first_labels=[v.verdict.labels[0] for v in report.violations],
-            call={"agent": agent, "score": report.score, "passed": report.passed,
-                  "violations": sum(v.verdict.decision == "violation" for v in report.violations),
-                  "reviews": sum(v.verdict.decision == "review" for v in report.violations)},
-            html=report_html.call_section(as_dict, r.data["turns"], agent) if conf["html"] and report.flagged else None,
+            line=dumps(record),
+            warnings=[inputs.BadRecord(r.file, r.line, f"turn {t['turn']} ({t['speaker']}): {t['error']}; that turn skipped,"
+                                       " the call scored", r.id, "turn") for t in report.skipped_turns],
+            facts=facts(record, conf["agent_field"]),
+            csv_lines=[csv_line(row) for row in call_rows(record, agent)] if conf["csv"] else [],
+            html=report_html.call_section(record, r.data["turns"], agent) if conf["html"] and report.flagged else None,
         ))
     return items[-1].line, out
 
 
+class Interrupted(Exception):
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _interrupt(signum: int, frame) -> None:  # noqa: ANN001
+    raise Interrupted(signum)
+
+
+def _worker_init() -> None:
+    # Ctrl-C reaches the whole process group: the parent decides; the pool's terminate() uses SIGTERM
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def run(detector, opts, progress) -> Summary:  # noqa: ANN001
-    """Scan every input of `opts` (see cli.py) and write the outputs; returns the summary."""
+    """Scan every input of `opts` (see cli.py) and write the outputs; returns the summary.
+
+    Raises inputs.InputError before writing anything when an input cannot be read at all."""
     global _DETECTOR, _DONE
     sheet = ScoreSheet.load(opts.score_sheet) if opts.score_sheet else None
-    fmts = [(Path(p), detect(Path(p), opts.columns) if opts.format == "auto" else opts.format) for p in opts.input]
-    key = "conversation_id" if any(f in CONVERSATION_FORMATS for _, f in fmts) else "id"
-    done = resume_state(opts.output, key, opts.violations_csv) if opts.resume else set()
+    fmts = [(Path(p), detect(Path(p), opts.columns, opts.encoding) if opts.format == "auto" else opts.format) for p in opts.input]
+    for path, fmt in fmts:
+        preflight(path, fmt, opts)
+    calls = {fmt in CONVERSATION_FORMATS for _, fmt in fmts}
+    if len(calls) > 1:
+        raise inputs.InputError("these inputs mix calls and single utterances: "
+                                + ", ".join(f"{p} ({f})" for p, f in fmts) + "; scan each kind on its own")
+    calls = calls.pop()
+    key = "conversation_id" if calls else "id"
+    state = resume_state(opts.output, key, opts.agent_field, opts.violations_csv, opts.errors) if opts.resume else None
+    done = state.done if state else set()
     conf = {"versions": {"lexicon_version": detector.lexicon_version, "model_version": detector.model_version,
                          "context_version": detector.context_version},
             "roles": list(opts.roles), "agent_speakers": list(opts.agent_speakers), "agent_field": opts.agent_field,
-            "text_fields": (opts.text_field, opts.text_column), "id_field": opts.id_field, "html": bool(opts.html)}
+            "infer_agent": opts.infer_agent, "keep": list(opts.keep), "text_field": opts.text_field, "id_field": opts.id_field,
+            "html": bool(opts.html), "csv": bool(opts.violations_csv)}
+    if opts.html and not calls:
+        raise inputs.InputError("--html shows flagged calls with their turns; these inputs are single utterances"
+                                " (use --violations-csv, or the JSONL output)")
+    summary = state.summary if state else Summary()
+    reported = state.reported if state else set()
     out = LineWriter(opts.output, resume=opts.resume)
     errors = LineWriter(opts.errors, resume=opts.resume) if opts.errors else None
-    vcsv = LineWriter(opts.violations_csv, resume=opts.resume, header=csv_line(list(VIOLATION_COLUMNS)), bom=True) if opts.violations_csv else None
-    summary = Summary()
+    header = csv_line(list(CALL_COLUMNS if calls else UTTERANCE_COLUMNS))
+    vcsv = LineWriter(opts.violations_csv, resume=opts.resume, header=header, bom=True) if opts.violations_csv else None
     page = report_html.HtmlReport(opts.html, resume=opts.resume, done=done) if opts.html else None
     _DETECTOR, _DONE = detector, done
-    pool = multiprocessing.get_context("fork").Pool(opts.workers) if opts.workers > 1 else None
+    previous = {s: signal.signal(s, _interrupt) for s in STOP_SIGNALS}
+    pool = None
 
     def jobs(stream: Iterator, fmt: str) -> Iterator[tuple]:
         while chunk := list(islice(stream, BATCH)):
             yield chunk, fmt, conf, sheet
 
     try:
+        pool = multiprocessing.get_context("fork").Pool(opts.workers, initializer=_worker_init) if opts.workers > 1 else None
         for path, fmt in fmts:
             bar = progress(path, fmt)
+            good = bad = undecodable = 0
             work = jobs(records(path, fmt, opts), fmt)
             # imap keeps input order; a few chunks in flight per worker keep both cores busy
             results = pool.imap(judge_chunk, work, chunksize=1) if pool else map(judge_chunk, work)
             for last_line, outcomes in results:
-                for o in outcomes:
-                    if o.resumed:
-                        summary.resumed += 1
-                        continue
-                    if o.error is not None:
-                        summary.skipped += 1
-                        print(f"jiyu scan: skipped {o.error}", file=sys.stderr)
-                        if errors:
-                            errors.write(dumps(o.error.to_dict()))
-                        continue
-                    # the output line last: a call it holds is never judged again by --resume,
-                    # so its CSV rows and report section must already be on disk
-                    if vcsv:
-                        for row in o.csv_lines:
-                            vcsv.write(row)
-                    if o.html is not None:
-                        page.add(o.html)
-                    out.write(o.line)
-                    summary.add(o)
+                # one record's lines are written whole: a signal waits until they are on disk
+                signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+                try:
+                    for o in outcomes:
+                        if o.resumed:
+                            good += 1
+                            continue
+                        if o.error is not None:
+                            bad += 1
+                            undecodable += o.error.kind == "decode"
+                            if (o.error.file, o.error.line) in reported:
+                                continue  # reported by the run this one resumes
+                            summary.skipped += 1
+                            summary.no_agent += o.error.kind == "no_agent"
+                            if not opts.quiet:
+                                print(f"jiyu scan: skipped {o.error}", file=sys.stderr)
+                            if errors:
+                                errors.write(dumps(o.error.to_dict()))
+                            continue
+                        # the output line last: a call it holds is never judged again by --resume,
+                        # so its CSV rows and report section must already be on disk
+                        good += 1
+                        for w in o.warnings:
+                            if not opts.quiet:
+                                print(f"jiyu scan: {w}", file=sys.stderr)
+                            if errors:
+                                errors.write(dumps(w.to_dict()))
+                        if vcsv:
+                            for row in o.csv_lines:
+                                vcsv.write(row)
+                        if o.html is not None:
+                            page.add(o.html)
+                        out.write(o.line)
+                        summary.add(o.facts)
+                finally:
+                    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
                 bar.update(last_line)
             bar.close()
+            if bad and not good:
+                summary.failed_files.append(f"{path}: none of its {bad} record(s) could be scored ({fmt}; reasons above)")
+            elif undecodable > good:
+                summary.failed_files.append(f"{path}: {undecodable} of {good + bad} records could not be decoded as"
+                                            f" {inputs.detect_encoding(path, opts.encoding)}: is --encoding right?")
+    except Interrupted as e:
+        summary.interrupted = e.signum
     finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
         if pool:
             pool.terminate()
+            pool.join()
         for w in (out, errors, vcsv):
             if w:
                 w.close()
     if opts.summary:
         Path(opts.summary).write_text(json.dumps(summary.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
-    if page:
+    if page and summary.interrupted is None:  # else its parts stay for --resume
         page.close(summary.to_dict(), conf["versions"])
     return summary

@@ -27,7 +27,8 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from .inputs import BadRecord, Record
+from .conversation import role_of
+from .inputs import BadRecord, InputError, Record, detect_encoding, open_binary
 
 TURN_COLUMNS = ("conversation_id", "order", "speaker", "start", "end", "text")
 CALL_COLUMNS = ("agent_id", "channel")
@@ -38,31 +39,17 @@ _ARROW = re.compile(r"^\s*(\S+)\s+-->\s+(\S+)")
 _TAG = re.compile(r"<[^>]+>")
 
 
-def detect_encoding(path: Path, encoding: str = "auto") -> str:
-    if encoding != "auto":
-        return encoding
-    head = Path(path).read_bytes()[: 1 << 16]
-    if head.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    try:
-        head.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError as e:
-        if e.start >= len(head) - 3:  # a character cut by the 64 KiB window
-            return "utf-8"
-        return "gb18030"  # a superset of GBK and GB2312
-
-
 def read_text(path: Path, encoding: str = "auto") -> str:
     enc = detect_encoding(path, encoding)
-    return Path(path).read_bytes().decode(enc, errors="strict").lstrip("\ufeff")
+    with open_binary(path) as f:
+        return f.read().decode(enc, errors="strict").lstrip("\ufeff")
 
 
 def _decoded(path: Path, encoding: str) -> tuple[str, BadRecord | None]:
     try:
         return read_text(path, encoding), None
     except UnicodeDecodeError as e:
-        return "", BadRecord(str(path), 1, f"cannot decode as {detect_encoding(path, encoding)}: {e.reason}")
+        return "", BadRecord(str(path), 1, f"cannot decode as {detect_encoding(path, encoding)}: {e.reason}", kind="decode")
 
 
 def _seconds(stamp: str) -> float | None:
@@ -195,30 +182,34 @@ def _channel_speaker(s: dict, agent_channel: str | None) -> str:
 
 def read_turns_csv(path: Path, columns: dict[str, str] | None = None, encoding: str = "auto") -> Iterator[Record | BadRecord]:
     """One turn per row; consecutive rows with the same conversation id form one conversation."""
-    names = {c: (columns or {}).get(c, c) for c in TURN_COLUMNS}
+    names = {c: (columns or {}).get(c, c) for c in TURN_COLUMNS + CALL_COLUMNS}
     enc = detect_encoding(path, encoding)
     # Streamed, and decoded line by line, so a bad byte late in a big file costs only what follows it
     # (UTF-8 and GB18030 never use the newline byte inside a character).
     read = [0]
 
     def lines(f) -> Iterator[str]:  # noqa: ANN001
+        if enc.startswith(("utf-16", "utf-32")):  # the newline byte is not a line end here
+            yield from f.read().decode(enc).lstrip("\ufeff").splitlines(keepends=True)
+            return
         for raw in f:
             read[0] += 1
-            yield raw.decode(enc)
+            yield raw.decode("utf-8-sig" if read[0] == 1 and enc == "utf-8" else enc)
 
-    with open(path, "rb") as f:
+    with open_binary(path) as f:
         try:
             yield from _turn_rows(path, csv.DictReader(lines(f), delimiter="\t" if path.suffix.lower() == ".tsv" else ","), names)
         except UnicodeDecodeError as e:
-            yield BadRecord(str(path), read[0], f"cannot decode as {enc}: {e.reason}; the rest of the file is skipped")
+            yield BadRecord(str(path), read[0], f"cannot decode as {enc}: {e.reason}; the rest of the file is skipped", kind="decode")
 
 
 def _turn_rows(path: Path, reader: csv.DictReader, names: dict) -> Iterator[Record | BadRecord]:
     missing = [names[c] for c in ("conversation_id", "speaker", "text") if names[c] not in (reader.fieldnames or [])]
     if missing:
-        yield BadRecord(str(path), 1, f"missing column(s) {missing} in header {reader.fieldnames}")
-        return
+        raise InputError(f"{path}:1: no column(s) {', '.join(missing)}; the header has {', '.join(reader.fieldnames or [])}."
+                         " Map yours with --columns, e.g. --columns conversation_id=call_id,speaker=role,text=content")
     seen: set[str] = set()
+    agent_said: set[str] = set()  # call columns already taken from an agent row of this call
     conv: dict | None = None
     first_line = 0
 
@@ -249,9 +240,13 @@ def _turn_rows(path: Path, reader: csv.DictReader, names: dict) -> Iterator[Reco
                 continue
             seen.add(cid)
             conv, first_line = {"conversation_id": cid, "turns": []}, line
-            for extra in CALL_COLUMNS:  # call-level columns repeated on every row: taken from the first
-                if row.get(extra):
-                    conv[extra] = row[extra]
+            agent_said.clear()
+        for extra in CALL_COLUMNS:  # call-level columns on every row: the agent's rows decide, else the first
+            value = row.get(names[extra])
+            if value and (extra not in conv or role_of(row.get(names["speaker"]) or "") == "agent" and extra not in agent_said):
+                conv[extra] = value
+                if role_of(row.get(names["speaker"]) or "") == "agent":
+                    agent_said.add(extra)
         try:
             order = float(row[names["order"]]) if row.get(names["order"]) not in (None, "") else len(conv["turns"])
             start = float(row[names["start"]]) if row.get(names["start"]) not in (None, "") else None
@@ -265,3 +260,15 @@ def _turn_rows(path: Path, reader: csv.DictReader, names: dict) -> Iterator[Reco
         conv["turns"].append({"speaker": row[names["speaker"]], "start": start, "end": end,
                               "text": row[names["text"]], "_order": order})
     yield from finish()
+
+
+def looks_like_transcript(lines: list[str]) -> bool:
+    """Plain text whose lines start with a few recurring speaker prefixes (坐席：/客户：/A: ...)
+    is a transcript, not one utterance per line: read as utterances, the customer's words
+    would be blamed on the agent."""
+    lines = [line for line in lines if line.strip()]
+    prefixes = [m.group(1) for m in map(_PREFIX.match, lines) if m]
+    if len(lines) < 2 or len(prefixes) < 0.8 * len(lines):
+        return False
+    known = {p for p in prefixes if role_of(p) in ("agent", "customer")}
+    return bool(known) or len(set(prefixes)) <= 3

@@ -71,6 +71,7 @@ class TurnViolation:
     end: float | None
     verdict: Verdict
     deduction: float = 0.0  # points this turn cost under the score sheet
+    text: str = ""  # the turn as said, so a report reads on its own
 
     def to_dict(self) -> dict:
         return {
@@ -78,6 +79,7 @@ class TurnViolation:
             "speaker": self.speaker,
             "start": self.start,
             "end": self.end,
+            "text": self.text,
             "decision": self.verdict.decision,
             "score": self.verdict.score,
             "labels": list(self.verdict.labels),
@@ -97,6 +99,11 @@ class CallReport:
     fatal: bool = False
     score_sheet: str = "default"
     extra: dict = field(default_factory=dict)  # input fields other than turns, copied through
+    agent_speaker: str | None = None  # the speaker judged as the agent
+    agent_inferred: bool = False  # True: no speaker name said agent; inferred from what they said
+    agent_confidence: float | None = None  # with agent_inferred: share of the cues that agree
+    agent_cues: tuple[str, ...] = ()  # with agent_inferred: what the agent said that gave them away
+    skipped_turns: tuple[dict, ...] = ()  # turns not judged for want of a text: {"turn", "speaker", "error"}
 
     @property
     def flagged(self) -> bool:
@@ -114,4 +121,8 @@ class CallReport:
             "fatal": self.fatal,
             "score_sheet": self.score_sheet,
             "turns_judged": self.turns_judged,
+            "agent_speaker": self.agent_speaker,
+            "agent_inferred": self.agent_inferred,
+            **({"agent_confidence": self.agent_confidence, "agent_cues": list(self.agent_cues)} if self.agent_inferred else {}),
+            **({"skipped_turns": list(self.skipped_turns)} if self.skipped_turns else {}),
         }

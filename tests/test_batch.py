@@ -54,14 +54,15 @@ def test_when_turns_csv_with_other_column_names_then_mapped_grouped_and_ordered(
 @pytest.mark.parametrize("name,agent_args,expect", [
     ("whisper.json", [], [(2, "agent")]),
     ("funasr.json", ["--agent-speakers", "spk0"], [(2, "spk0")]),
-    ("funasr.json", [], []),  # without saying which speaker is the agent, nobody is judged
+    ("funasr.json", [], [(2, "spk0")]),  # not named: inferred from the greeting (agent_inferred in the report)
     ("assemblyai_dual.json", ["--agent-channel", "1"], [(4, "agent")]),  # the customer's 破服务 on channel 2 is not judged
     ("assemblyai_dual.json", ["--agent-speakers", "ch1"], [(4, "ch1")]),
-    ("assemblyai_dual.json", [], []),
+    ("assemblyai_dual.json", [], [(4, "ch1")]),
 ])
 def test_when_asr_json_scanned_then_segments_become_turns(name, agent_args, expect):
     (report,), _ = scan(str(FIX / name), *agent_args)
     assert flagged_turns(report) == expect
+    assert report["agent_inferred"] == (not agent_args and name != "whisper.json")
 
 
 def test_when_transcript_is_gbk_then_detected_and_decoded():
@@ -97,7 +98,7 @@ def test_when_violations_csv_and_summary_asked_then_excel_ready_rows_and_per_age
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(raw.decode("utf-8-sig").splitlines()))
     assert {r["conversation_id"] for r in rows} == {"c-101"} and rows[0]["evidence"] == "问别人去"
-    assert float(rows[0]["deduction"]) == 5.0
+    assert float(rows[0]["turn_deduction"]) == 5.0
     agents = json.loads(summary.read_text(encoding="utf-8"))["agents"]
     assert agents["A7"]["violations"] == 1 and agents["A8"]["violations"] == 0 and agents["A8"]["pass_rate"] == 1.0
 
@@ -138,7 +139,7 @@ def test_when_run_is_killed_and_resumed_then_every_conversation_is_written_exact
     assert len(set(ids)) == 6000
     rows = list(csv.DictReader(vcsv.read_text(encoding="utf-8-sig").splitlines()))
     assert len(rows) == 3000 and len({r["conversation_id"] for r in rows}) == 3000
-    assert f"{partial} already done" in r.stderr or "already done" in r.stderr
+    assert f"6000 scored ({partial} from an earlier run)" in r.stderr
     sections = re.findall(r"<section class='call' data-id='(c\d+)'", html.read_text(encoding="utf-8"))
     assert sorted(sections, key=lambda x: int(x[1:])) == sorted({r["conversation_id"] for r in rows}, key=lambda x: int(x[1:]))
     assert len(sections) == 3000 and not (tmp_path / "report.html.parts").exists()

@@ -65,7 +65,7 @@ def test_when_scan_jsonl_with_bad_lines_then_good_lines_scored_in_order_and_bad_
         (2, "invalid JSON"),
         (3, "missing field 'text'"),
         (4, "field 'text' must be a string, got int"),
-        (7, "not valid UTF-8 (byte 0"),
+        (7, "cannot decode as utf-8 (byte 0"),
     ]
     assert f"{src}:2: invalid JSON" in r.stderr
     assert "4 scored, 2 flagged" in r.stderr and "4 skipped" in r.stderr

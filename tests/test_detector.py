@@ -4,6 +4,7 @@ import pytest
 
 from detector import Detector
 from detector.conversation import ConversationError
+from detector.speakers import NoAgentError
 
 
 def test_when_check_many_then_verdicts_in_input_order(lexicon_detector):
@@ -109,7 +110,8 @@ def test_when_agent_repeats_the_customers_words_then_not_the_agents_violation(le
 
 def test_when_agent_speakers_given_then_site_names_count_as_agents(lexicon_detector):
     call = {"conversation_id": "s1", "turns": [{"speaker": "工号1024", "text": "问别人去"}]}
-    assert not lexicon_detector.check_conversation(call).violations
+    with pytest.raises(NoAgentError, match="工号1024 \\(1 turn\\).*--agent-speakers"):
+        lexicon_detector.check_conversation(call)  # never a silent pass: nobody sounded like an agent
     assert lexicon_detector.check_conversation(call, agent_speakers=["工号1024"]).violations
 
 
