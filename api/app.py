@@ -34,6 +34,7 @@ from detector.conversation import ConversationError
 from detector.verdict import Verdict
 
 from .batching import CheckBatcher
+from .docs import add_docs
 from .metrics import Metrics
 from .schemas import (
     CheckRequest,
@@ -116,7 +117,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         description="Finds forbidden service language (忌语) in Chinese customer-service replies and conversations.",
         lifespan=lifespan,
+        docs_url=None,  # add_docs serves it from the package: FastAPI's loads Swagger UI from a CDN
+        redoc_url=None,
     )
+    add_docs(app)
     app.state.detector = None
     app.state.load_error = None
     app.state.reload_lock = asyncio.Lock()

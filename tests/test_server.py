@@ -17,6 +17,8 @@ from api.app import create_app
 from api.settings import Settings
 from detector import Detector
 
+from browser import CHROMIUM, Browser
+
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "k-server-test"
 
@@ -69,6 +71,17 @@ def test_when_requests_are_concurrent_then_results_equal_sequential(server):
     with ThreadPoolExecutor(16) as pool, httpx.Client(base_url=server, headers=headers, limits=httpx.Limits(max_connections=16)) as c:
         concurrent = list(pool.map(lambda t: c.post("/v1/check", json={"text": t}).json()["results"][0], texts))
     assert concurrent == sequential
+
+
+@pytest.mark.skipif(not CHROMIUM, reason="no chromium on this machine")
+def test_when_docs_opened_offline_then_swagger_ui_renders_every_operation_from_local_files(server, tmp_path):
+    with Browser(tmp_path) as browser:  # every host name but loopback resolves to nothing
+        browser.open(f"{server}/docs")
+        operations = browser.wait_for("[...document.querySelectorAll('.opblock-summary-path')].map(e => e.textContent)")
+        requests = list(browser.requests)
+    assert {"/v1/check", "/v1/conversations", "/v1/lexicon"} <= set(operations or []), operations
+    assert requests and all(u.startswith(server + "/") or u.startswith("data:") for u in requests), requests
+    assert httpx.get(f"{server}/docs/assets/index.html").status_code == 404  # only the page's own files are served
 
 
 def test_when_served_beyond_loopback_without_keys_then_refused():
