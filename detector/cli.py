@@ -121,6 +121,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
     except (ScoreSheetError, inputs.InputError) as e:
         print(f"jiyu scan: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # an output that cannot be written, an input that vanished
+        print(f"jiyu scan: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return 2
     where = f"{d.lexicon_version}, model {d.model_version or 'off'}"
     if summary.interrupted is not None:
         name = signal.Signals(summary.interrupted).name

@@ -176,6 +176,23 @@ def call_section(report: dict, turns: list[dict], agent: str) -> dict:
             "passed": passed, "html": "\n".join(parts)}
 
 
+def utterance_section(record: dict, agent: str = "") -> dict:
+    """One flagged reply (utterance input) as a section of the same page: its text highlighted,
+    the evidence listed, the verdict's score (0-1, higher is worse)."""
+    rid = html.escape(str(record["id"]))
+    cats = record["labels"]
+    decision = record["decision"]
+    tags = "".join(_cat(lab) for lab in cats) + f"<span class='tag' title='{decision}'>{DECISION_NAMES_ZH.get(decision, decision)}</span>"
+    body = (
+        f"<section class='call' data-id='{rid}' data-cats='{html.escape(' '.join(cats))}' data-agent='{html.escape(agent)}'"
+        f" data-score='{float(record['score'])}' data-passed='false'>"
+        f"<h2>{rid}{' · 坐席 agent ' + html.escape(agent) if agent else ''} · 分值 score {record['score']:g}</h2>"
+        f"<div class='turn flag'>{_highlight(record.get('text', ''), record['evidence'])}{tags}</div>"
+        + _evidence_list(record["evidence"]) + "</section>"
+    )
+    return {"id": str(record["id"]), "agent": agent, "cats": list(cats), "score": record["score"], "passed": False, "html": body}
+
+
 def script_json(obj: object) -> str:
     """JSON to embed in a <script> element: `<`, `>` and `&` as \\u escapes, so no `</script>`
     or `<!--` can end or change the element, and JSON.parse(el.textContent) gives `obj` back."""
@@ -243,7 +260,7 @@ class HtmlReport:
             "<label>排序 Sort <select id='sort'><option value=''>原顺序 as scanned</option>"
             "<option value='asc'>得分从低到高 score ascending</option><option value='desc'>得分从高到低 score descending</option>"
             "</select></label>",
-            f"<br>显示 showing <span id='shown'>{count}</span> / {count} flagged calls</div>",
+            f"<br>显示 showing <span id='shown'>{count}</span> / {count} flagged</div>",
             "<main id='calls'>",
         ]
         tail = [

@@ -170,7 +170,9 @@ def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
                 continue
             record = {**r.data, "id": r.id, "text": r.text, **next(verdicts).to_dict(), **conf["versions"]}
             out.append(Outcome(line=dumps(record), facts=facts(record, conf["agent_field"]),
-                               csv_lines=[csv_line(row) for row in utterance_rows(record)] if conf["csv"] else []))
+                               csv_lines=[csv_line(row) for row in utterance_rows(record)] if conf["csv"] else [],
+                               html=report_html.utterance_section(record, str(r.data.get(conf["agent_field"]) or ""))
+                               if conf["html"] and record["flagged"] else None))
         return items[-1].line, out
     # problems first, then every good call's agent turns judged together
     problems = [
@@ -244,9 +246,6 @@ def run(detector, opts, progress) -> Summary:  # noqa: ANN001
             "roles": list(opts.roles), "agent_speakers": list(opts.agent_speakers), "agent_field": opts.agent_field,
             "infer_agent": opts.infer_agent, "keep": list(opts.keep), "text_field": opts.text_field, "id_field": opts.id_field,
             "html": bool(opts.html), "csv": bool(opts.violations_csv)}
-    if opts.html and not calls:
-        raise inputs.InputError("--html shows flagged calls with their turns; these inputs are single utterances"
-                                " (use --violations-csv, or the JSONL output)")
     summary = state.summary if state else Summary()
     reported = state.reported if state else set()
     out = LineWriter(opts.output, resume=opts.resume)
