@@ -368,7 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jiyu", description="Find 忌语 (forbidden service language) in Chinese customer-service text.",
                                      formatter_class=_Help)
     parser.add_argument("--version", action=_Version)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, help="the command (jiyu COMMAND --help for its options)")
 
     def command(name: str, help: str, *examples: str) -> argparse.ArgumentParser:  # noqa: A002
         return sub.add_parser(name, help=help, description=help, formatter_class=_Help, epilog=_examples(*examples))
@@ -462,7 +462,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_eval)
 
     p = command("lexicon", "lexicon tools", "jiyu lexicon check my_pack/")
-    lsub = p.add_subparsers(dest="lexicon_command", required=True)
+    lsub = p.add_subparsers(dest="lexicon_command", required=True, help="what to do with lexicon packs")
     q = lsub.add_parser("check", help="validate lexicon packs (default pack plus DIRs); exit 1 on any problem",
                         formatter_class=_Help, epilog=_examples("jiyu lexicon check", "jiyu lexicon check my_pack/ --no-default"))
     q.add_argument("dirs", nargs="*", metavar="DIR", help="lexicon pack directories")
