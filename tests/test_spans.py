@@ -89,6 +89,18 @@ def test_when_noise_gap_exceeds_bound_then_no_match(lexicon_detector):
     assert not lexicon_detector.evidence("有完" + " " * (MAX_GAP + 1) + "没完")
 
 
+def test_when_repeats_are_apart_by_more_than_the_gap_bound_then_they_are_no_run(lexicon_detector):
+    # within the bound the stutter is one 有 and the span starts at its first repeat; beyond it the
+    # first 有 stands alone and the span starts at the 有 of 有完没完
+    near = "有" + " " * MAX_GAP + "有完没完"
+    assert normalise(near).text == "有完没完"
+    assert [e.text for e in lexicon_detector.evidence(near)] == [near]
+    far = "有" + " " * (MAX_GAP + 1) + "有完没完"
+    assert normalise(far).text == "有有完没完"
+    assert [e.text for e in lexicon_detector.evidence(far)] == ["有完没完"]
+    assert normalise("好" + "😀" * (MAX_GAP + 1) + "好").text == "好好"
+
+
 def test_when_combining_marks_follow_a_character_then_span_keeps_them_inside():
     text = "有\u0301完没完"
     assert unicodedata.combining(text[1])
