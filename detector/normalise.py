@@ -9,7 +9,8 @@ Folding, per character (cached, so each distinct character is analysed once per 
 NFKC (全角→半角, ①→1, fancy Latin → ASCII), casefold, 繁→简 (OpenCC), 壹贰叁→一二三.
 Spaces, punctuation, symbols, emoji, zero-width, private-use and combining characters and the
 ASR fillers 嗯 啊 呃 唔 (and 那个) are skipped; sentence ends are kept as 。 ! ? so that no
-phrase matches across them. A run of one non-ASCII character counts once (有有完没完).
+phrase matches across them. A run of one non-ASCII character counts once (有有完没完), noise between
+its repeats included, unless a gap between two of them is longer than a phrase may have (MAX_GAP).
 """
 
 from __future__ import annotations
@@ -163,16 +164,18 @@ def _walk(text: str) -> Normalised:
             skip_next = FILLER_PAIRS[f]
             continue
         for c in f:
-            if c == prev and _collapses(c):
+            # a repeat continues its run across noise, but not across a gap no phrase may have
+            again = c == prev and i - ends[-1] <= MAX_GAP
+            if again and _collapses(c):
                 ends[-1], collapsed = i + 1, True
                 continue
-            if c == prev and "a" <= c <= "z" and run >= 2:  # a third Latin letter in a row: one letter
+            if again and "a" <= c <= "z" and run >= 2:  # a third Latin letter in a row: one letter
                 if run == 2:
                     chars.pop(), offsets.pop(), ends.pop()
                 run += 1
                 ends[-1], collapsed = i + 1, True
                 continue
-            run = run + 1 if c == prev else 1
+            run = run + 1 if again else 1
             chars.append(c)
             offsets.append(i)
             ends.append(i + 1)
