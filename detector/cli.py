@@ -8,11 +8,6 @@ import signal
 import sys
 from pathlib import Path
 
-from .context import ContextModelError
-from .lexicon import CATEGORY_NAMES_ZH, LexiconError
-from .scan import FORMATS as SCAN_FORMATS
-from .scorer import MODES
-from .tone import ModelError
 
 DECISION_ZH = {"pass": "通过", "review": "待复核", "violation": "违规"}
 FAIL_ON = {"review": ("review", "violation"), "violation": ("violation",)}
@@ -30,6 +25,8 @@ def _versions(d) -> dict:  # noqa: ANN001
 
 
 def _add_common(p: argparse.ArgumentParser, default_mode: str) -> None:
+    from .scorer import MODES
+
     p.add_argument("--lexicon", action="append", metavar="DIR", help="extra lexicon pack layered over the default (repeatable)")
     p.add_argument("--mode", choices=sorted(MODES), default=default_mode,
                    help="decision thresholds: qa (recall first, review queues) or realtime (precision first, blocking)")
@@ -41,6 +38,8 @@ def _add_common(p: argparse.ArgumentParser, default_mode: str) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from .lexicon import CATEGORY_NAMES_ZH
+
     texts = args.text if args.text != ["-"] else [line.rstrip("\n") for line in sys.stdin]
     d = _detector(args, args.mode)
     failed = False
@@ -338,9 +337,9 @@ def _examples(*lines: str) -> str:
 def _versions_text() -> str:
     """`jiyu --version`: the package, and the lexicon and models it ships."""
     from . import __version__
-    from .context import ContextModel
+    from .context import ContextModel, ContextModelError
     from .lexicon import Lexicon
-    from .tone import ToneModel
+    from .tone import ModelError, ToneModel
 
     try:
         model = ToneModel.load(SHIPPED_MODELS).version
@@ -365,6 +364,9 @@ class _Version(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .scan import FORMATS as SCAN_FORMATS
+    from .scorer import MODES
+
     parser = argparse.ArgumentParser(prog="jiyu", description="Find 忌语 (forbidden service language) in Chinese customer-service text.",
                                      formatter_class=_Help)
     parser.add_argument("--version", action=_Version)
@@ -472,26 +474,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .inputs import InputError
-
-    # SIGTERM as Ctrl-C until a command takes over (jiyu scan stops cleanly between records)
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: _stop(signum))
+    # First of all, SIGINT and SIGTERM end the command quietly (jiyu scan takes them over to stop
+    # between records); the imports below take a moment and a Ctrl-C then must not print a traceback.
+    previous = {s: signal.signal(s, _stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        args = build_parser().parse_args(argv)
-        return args.func(args)
-    except (LexiconError, ModelError, ContextModelError, InputError) as e:
-        print(f"jiyu: {e}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        return 0
+        from .context import ContextModelError
+        from .inputs import InputError
+        from .lexicon import LexiconError
+        from .tone import ModelError
+
+        try:
+            args = build_parser().parse_args(argv)
+            return args.func(args)
+        except (LexiconError, ModelError, ContextModelError, InputError) as e:
+            print(f"jiyu: {e}", file=sys.stderr)
+            return 2
+        except BrokenPipeError:
+            return 0
     except _Stopped as e:
         print(f"jiyu: stopped by {signal.Signals(e.signum).name}", file=sys.stderr)
         return 128 + e.signum
-    except KeyboardInterrupt:
-        print("jiyu: stopped by SIGINT", file=sys.stderr)
-        return 128 + signal.SIGINT
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class _Stopped(Exception):
@@ -499,7 +504,7 @@ class _Stopped(Exception):
         self.signum = signum
 
 
-def _stop(signum: int) -> None:
+def _stop(signum: int, frame) -> None:  # noqa: ANN001
     raise _Stopped(signum)
 
 

@@ -214,8 +214,27 @@ class Interrupted(Exception):
         self.signum = signum
 
 
-def _interrupt(signum: int, frame) -> None:  # noqa: ANN001
-    raise Interrupted(signum)
+class _Stop:
+    """SIGINT/SIGTERM raise Interrupted at once, except while one record's lines are being
+    written: then the signal waits until they are all on disk (and the summary counts them)."""
+
+    def __init__(self) -> None:
+        self.writing = False
+        self.pending: int | None = None
+
+    def __call__(self, signum: int, frame) -> None:  # noqa: ANN001
+        if self.writing:
+            self.pending = signum
+        else:
+            raise Interrupted(signum)
+
+    def __enter__(self) -> None:
+        self.writing = True
+
+    def __exit__(self, *exc: object) -> None:
+        self.writing = False
+        if self.pending is not None and exc[0] is None:
+            raise Interrupted(self.pending)
 
 
 def _worker_init() -> None:
@@ -254,7 +273,8 @@ def run(detector, opts, progress) -> Summary:  # noqa: ANN001
     vcsv = LineWriter(opts.violations_csv, resume=opts.resume, header=header, bom=True) if opts.violations_csv else None
     page = report_html.HtmlReport(opts.html, resume=opts.resume, done=done) if opts.html else None
     _DETECTOR, _DONE = detector, done
-    previous = {s: signal.signal(s, _interrupt) for s in STOP_SIGNALS}
+    stop = _Stop()
+    previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
     pool = None
 
     def jobs(stream: Iterator, fmt: str) -> Iterator[tuple]:
@@ -270,9 +290,7 @@ def run(detector, opts, progress) -> Summary:  # noqa: ANN001
             # imap keeps input order; a few chunks in flight per worker keep both cores busy
             results = pool.imap(judge_chunk, work, chunksize=1) if pool else map(judge_chunk, work)
             for last_line, outcomes in results:
-                # one record's lines are written whole: a signal waits until they are on disk
-                signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-                try:
+                with stop:  # a chunk's lines are written whole: a signal waits until they are on disk
                     for o in outcomes:
                         if o.resumed:
                             good += 1
@@ -304,8 +322,6 @@ def run(detector, opts, progress) -> Summary:  # noqa: ANN001
                             page.add(o.html)
                         out.write(o.line)
                         summary.add(o.facts)
-                finally:
-                    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
                 bar.update(last_line)
             bar.close()
             if bad and not good:
