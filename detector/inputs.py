@@ -142,10 +142,10 @@ def detect_encoding(path: Path, encoding: str = "auto") -> str:
         return "utf-16"
     text = head.decode("utf-8", errors="replace")
     bad = text.count("\ufffd") - (1 if len(head) == SAMPLE and text.endswith("\ufffd") else 0)  # a character cut by the window
-    wide = sum(ord(c) > 127 for c in text)
-    # A UTF-8 file with a stray bad byte stays UTF-8 (that line is reported); GBK read as UTF-8
-    # fails on nearly every character
-    return "utf-8" if bad <= max(2, wide // 100) else "gb18030"
+    wide = sum(ord(c) > 127 for c in text) - bad
+    # GBK read as UTF-8 fails on nearly every character and decodes almost none; a UTF-8 file
+    # with a few stray bad bytes stays UTF-8 (those lines are reported as bad records)
+    return "utf-8" if bad == 0 or wide > 2 * bad else "gb18030"
 
 
 def check_text(path: Path, encoding: str = "auto") -> str:

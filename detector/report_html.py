@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -223,6 +224,7 @@ class HtmlReport:
                     if line.endswith("\n") and (part := json.loads(line))["id"] in done:
                         kept.write(line)
                         self._note(part)
+            shutil.copymode(self.parts_path, kept.name)
             os.replace(kept.name, self.parts_path)
         self.parts = open(self.parts_path, "a" if resume else "w", encoding="utf-8")
 
@@ -275,5 +277,7 @@ class HtmlReport:
             for line in parts:  # streamed: one call's section at a time
                 out.write(json.loads(line)["html"] + "\n")
             out.write("\n".join(tail))
+        if self.path.exists():  # a report someone made private stays private when rewritten
+            shutil.copymode(self.path, partial)
         os.replace(partial, self.path)  # a crash never leaves half a page under the report's name
         self.parts_path.unlink()

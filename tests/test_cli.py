@@ -63,8 +63,8 @@ def test_when_scan_jsonl_with_bad_lines_then_good_lines_scored_in_order_and_bad_
     bad = read_jsonl(errs)
     assert [(b["line"], b["error"].split(":")[0]) for b in bad] == [
         (2, "invalid JSON"),
-        (3, "missing field 'text'"),
-        (4, "field 'text' must be a string, got int"),
+        (3, "field 'text' is missing"),
+        (4, "field 'text' must be a string, got a number"),
         (7, "cannot decode as utf-8 (byte 0"),
     ]
     assert f"{src}:2: invalid JSON" in r.stderr

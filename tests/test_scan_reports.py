@@ -40,19 +40,20 @@ def read_csv(path: Path) -> list[dict]:
 
 def test_when_resumed_then_summary_covers_the_whole_output_and_files_keep_permissions(tmp_path, capfd):
     src = write_jsonl(tmp_path / "calls.jsonl", calls(6))
-    out, vcsv, summary = tmp_path / "out.jsonl", tmp_path / "v.csv", tmp_path / "s.json"
-    args = ["scan", "--no-classifier", "-o", str(out), "--violations-csv", str(vcsv), "--summary", str(summary)]
+    out, vcsv, summary, page = tmp_path / "out.jsonl", tmp_path / "v.csv", tmp_path / "s.json", tmp_path / "r.html"
+    args = ["scan", "--no-classifier", "-o", str(out), "--violations-csv", str(vcsv), "--summary", str(summary), "--html", str(page)]
     run(capfd, *args, src)
     whole = json.loads(summary.read_text(encoding="utf-8"))
     lines = out.read_text(encoding="utf-8").splitlines()
     out.write_text("\n".join(lines[:3]) + "\n", encoding="utf-8")  # as if killed after three calls
     os.chmod(vcsv, 0o640)
+    os.chmod(page, 0o600)
     code, _, err = run(capfd, *args, "--resume", src)
     assert code == 0 and "6 scored (3 from an earlier run)" in err
     again = json.loads(summary.read_text(encoding="utf-8"))
     assert {k: v for k, v in again.items() if k != "resumed"} == {k: v for k, v in whole.items() if k != "resumed"}
     assert again["resumed"] == 3 and again["agents"]["A1"]["calls"] == 3
-    assert stat.S_IMODE(os.stat(vcsv).st_mode) == 0o640
+    assert stat.S_IMODE(os.stat(vcsv).st_mode) == 0o640 and stat.S_IMODE(os.stat(page).st_mode) == 0o600
     assert sorted(r["conversation_id"] for r in read_csv(vcsv)) == ["c1", "c1", "c3", "c3", "c5", "c5"]
 
 
