@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .resources import bundled
@@ -121,13 +122,19 @@ class LexiconError(ValueError):
         super().__init__("invalid lexicon:\n" + "\n".join(f"  {p}" for p in problems))
 
 
-class _LineLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
-    """Safe YAML loader that records the line of every mapping under the key '__line__'."""
+@lru_cache(maxsize=1)
+def _line_loader() -> type:
+    """Safe YAML loader that records the line of every mapping under the key '__line__' (PyYAML
+    is imported here: a start whose compiled lexicon is cached reads no YAML)."""
+    import yaml
 
-    def construct_mapping(self, node, deep=False):  # noqa: ANN001
-        mapping = super().construct_mapping(node, deep=deep)
-        mapping["__line__"] = node.start_mark.line + 1
-        return mapping
+    class LineLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
+        def construct_mapping(self, node, deep=False):  # noqa: ANN001
+            mapping = super().construct_mapping(node, deep=deep)
+            mapping["__line__"] = node.start_mark.line + 1
+            return mapping
+
+    return LineLoader
 
 
 @dataclass(slots=True)
@@ -159,13 +166,15 @@ def load_pack(root: Path) -> tuple[Pack, list[Problem]]:
     problems: list[Problem] = []
     if not root.is_dir():
         raise LexiconError([Problem(Where(root, 0), "lexicon pack folder not found")])
-    files = sorted(root.glob("*.yaml"))
+    files = pack_files(root)
     if not files:
         raise LexiconError([Problem(Where(root, 0), "no *.yaml files in lexicon pack")])
     pack = Pack(root=root, meta=PackMeta(name=root.name), files=files)
+    import yaml
+
     for path in files:
         try:
-            doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
+            doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_line_loader())
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             mark = getattr(e, "problem_mark", None)
             problems.append(Problem(Where(path, mark.line + 1 if mark else 0), f"cannot parse: {e}"))
@@ -203,6 +212,11 @@ def load_pack(root: Path) -> tuple[Pack, list[Problem]]:
     return pack, problems
 
 
+def pack_roots(extra: Iterable[str | Path], include_default: bool = True) -> list[Path]:
+    """The pack folders in layering order: the bundled default first, unless left out."""
+    return ([DEFAULT_PACK] if include_default else []) + [Path(p) for p in extra]
+
+
 @dataclass(slots=True)
 class Lexicon:
     """The rules in force after layering packs, each with where it was defined."""
@@ -217,7 +231,7 @@ class Lexicon:
 
     @classmethod
     def load(cls, extra: list[str | Path] | tuple = (), *, include_default: bool = True, strict: bool = True) -> Lexicon:
-        roots = ([DEFAULT_PACK] if include_default else []) + [Path(p) for p in extra]
+        roots = pack_roots(extra, include_default)
         packs, problems = [], []
         rules: dict[str, tuple[PhraseRule, Where]] = {}
         patterns: dict[str, tuple[PatternRule, Where]] = {}
@@ -259,9 +273,17 @@ class Lexicon:
 
 
 def _version(packs: list[Pack]) -> str:
-    """Content hash of every file of every pack, in layering order."""
+    return content_version((path.name, path.read_bytes()) for pack in packs for path in pack.files)
+
+
+def content_version(files: Iterable[tuple[str, bytes]]) -> str:
+    """Content hash of every file (name, bytes) of every pack, in layering order."""
     h = hashlib.sha256()
-    for pack in packs:
-        for path in pack.files:
-            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name, data in files:
+        h.update(name.encode() + b"\0" + data + b"\0")
     return h.hexdigest()[:12]
+
+
+def pack_files(root: Path) -> list[Path]:
+    """The files of a pack folder, in the order they are read."""
+    return sorted(Path(root).glob("*.yaml"))

@@ -1,0 +1,76 @@
+"""Start-up: how long a fresh process takes to import jiyu, build a Detector, answer `jiyu check`.
+
+    .venv/bin/python bench/startup.py [--runs 9]
+
+Each case runs in its own fresh interpreter, the cases interleaved round by round (a noisy
+minute hits them all alike); the median of the runs is reported, in seconds and as a ratio to
+`python -c pass` measured in the same rounds (the interpreter's own floor):
+
+- `import detector`;
+- `from detector import Detector; Detector()` with a cold cache (a new, empty JIYU_CACHE_DIR
+  each run) and with a warm one; the constructor's own time, measured inside the process, beside it;
+- `jiyu check 你好` with a warm cache, through the console script's entry point (`main()`);
+- `jiyu check 有完没完` warm: a text the tone classifier must segment, so jieba's table is loaded.
+
+The caches are the only thing shared between runs, and only within a case: every case gets its
+own directory, so the floor of the user's real cache is never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMED = "from detector import Detector; import time; t=time.perf_counter(); Detector(); print(time.perf_counter()-t)"
+CLI = "import sys; from detector.cli import main; sys.argv=['jiyu', 'check', {text!r}]; main()"
+CASES = {
+    "python -c pass (floor)": ("pass", "none"),
+    "import detector": ("import detector", "warm"),
+    "Detector(), cold cache": (TIMED, "cold"),
+    "Detector(), warm cache": (TIMED, "warm"),
+    "jiyu check 你好, warm": (CLI.format(text="你好"), "warm"),
+    "jiyu check 有完没完, warm": (CLI.format(text="有完没完"), "warm"),
+}
+
+
+def run(code: str, cache: str) -> tuple[float, str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JIYU_CACHE_DIR": cache}
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    return time.perf_counter() - t, out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=9)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="jiyu-bench-") as tmp:
+        warm = str(Path(tmp) / "warm")
+        run(CLI.format(text="有完没完"), warm)  # fills the warm cache: lexicon, pinyin, tone, jieba
+        wall: dict[str, list[float]] = {name: [] for name in CASES}
+        inner: dict[str, list[float]] = {name: [] for name in CASES}
+        for r in range(args.runs):
+            for name, (code, cache) in CASES.items():
+                where = str(Path(tmp) / f"cold-{r}") if cache == "cold" else warm if cache == "warm" else str(Path(tmp) / "none")
+                seconds, out = run(code, where)
+                wall[name].append(seconds)
+                if code == TIMED:
+                    inner[name].append(float(out.split()[-1]))
+    floor = statistics.median(wall["python -c pass (floor)"])
+    print(f"{args.runs} runs of each, interleaved; median wall time of a fresh process (and its spread)")
+    print(f"{'case':32} {'seconds':>8} {'× floor':>8}   {'min – max':>13}   Detector() alone, in the process")
+    for name in CASES:
+        m = statistics.median(wall[name])
+        alone = f"{statistics.median(inner[name]):.3f} s" if inner[name] else ""
+        print(f"{name:32} {m:8.3f} {m / floor:8.1f}   {min(wall[name]):.3f} – {max(wall[name]):.3f}   {alone}")
+
+
+if __name__ == "__main__":
+    main()
