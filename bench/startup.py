@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -40,11 +41,15 @@ CASES = {
 }
 
 
-def run(code: str, cache: str) -> tuple[float, str]:
+def run(code: str, cache: str) -> tuple[float, float, str]:
+    """Wall seconds, CPU seconds (user + system: what a busy neighbour distorts less) and stdout."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JIYU_CACHE_DIR": cache}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout
-    return time.perf_counter() - t, out
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, out
 
 
 def main() -> None:
@@ -55,21 +60,24 @@ def main() -> None:
         warm = str(Path(tmp) / "warm")
         run(CLI.format(text="有完没完"), warm)  # fills the warm cache: lexicon, pinyin, tone, jieba
         wall: dict[str, list[float]] = {name: [] for name in CASES}
+        cpu: dict[str, list[float]] = {name: [] for name in CASES}
         inner: dict[str, list[float]] = {name: [] for name in CASES}
         for r in range(args.runs):
             for name, (code, cache) in CASES.items():
                 where = str(Path(tmp) / f"cold-{r}") if cache == "cold" else warm if cache == "warm" else str(Path(tmp) / "none")
-                seconds, out = run(code, where)
+                seconds, used, out = run(code, where)
                 wall[name].append(seconds)
+                cpu[name].append(used)
                 if code == TIMED:
                     inner[name].append(float(out.split()[-1]))
     floor = statistics.median(wall["python -c pass (floor)"])
-    print(f"{args.runs} runs of each, interleaved; median wall time of a fresh process (and its spread)")
-    print(f"{'case':32} {'seconds':>8} {'× floor':>8}   {'min – max':>13}   Detector() alone, in the process")
+    cpu_floor = statistics.median(cpu["python -c pass (floor)"])
+    print(f"{args.runs} runs of each, interleaved; medians for a fresh process: wall time (its spread), CPU time")
+    print(f"{'case':30} {'wall s':>7} {'× floor':>7} {'min – max':>14} {'CPU s':>7} {'× floor':>7}   Detector() alone")
     for name in CASES:
-        m = statistics.median(wall[name])
+        m, c = statistics.median(wall[name]), statistics.median(cpu[name])
         alone = f"{statistics.median(inner[name]):.3f} s" if inner[name] else ""
-        print(f"{name:32} {m:8.3f} {m / floor:8.1f}   {min(wall[name]):.3f} – {max(wall[name]):.3f}   {alone}")
+        print(f"{name:30} {m:7.3f} {m / floor:7.1f} {min(wall[name]):6.3f} – {max(wall[name]):.3f} {c:7.3f} {c / cpu_floor:7.1f}   {alone}")
 
 
 if __name__ == "__main__":

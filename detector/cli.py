@@ -8,11 +8,28 @@ import sys
 from pathlib import Path
 
 from .lexicon import CATEGORY_NAMES_ZH, LexiconError
-from .scan import FORMATS as SCAN_FORMATS
 from .scorer import MODES
 from .tone import ModelError
 
 DECISION_ZH = {"pass": "通过", "review": "待复核", "violation": "违规"}
+
+
+class _ScanFormats:
+    """`jiyu scan --format` choices, read from detector.scan when argparse first looks at them:
+    scan's imports (CSV, transcripts, score sheets, pydantic) would slow every `jiyu check`."""
+
+    def __contains__(self, value: object) -> bool:
+        from .scan import FORMATS
+
+        return value in FORMATS
+
+    def __iter__(self):  # noqa: ANN204
+        from .scan import FORMATS
+
+        return iter(FORMATS)
+
+
+SCAN_FORMATS = _ScanFormats()
 
 
 def _detector(args: argparse.Namespace, mode: str):  # noqa: ANN202
@@ -275,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("scan", help="score files: plain text, JSONL, CSV or conversations JSONL")
     p.add_argument("input", nargs="+", help="input file(s)")
     p.add_argument("-o", "--output", help="write JSONL results here (default: stdout)")
-    p.add_argument("--format", choices=SCAN_FORMATS, default="auto", help="auto: by extension and content (see README)")
+    p.add_argument("--format", choices=SCAN_FORMATS, default="auto", metavar="FORMAT",  # a metavar: argparse lists the choices only for help
+                   help="%(choices)s; auto (default): by extension and content (see README)")
     p.add_argument("--text-field", default="text", help="JSONL field holding the text (default: text)")
     p.add_argument("--text-column", default="text", help="CSV column holding the text (default: text)")
     p.add_argument("--id-field", default="id", help="JSONL field / CSV column holding the id (default: id; else the line number)")

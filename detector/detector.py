@@ -12,7 +12,6 @@ import numpy as np
 from .cache import CacheInfo, VerdictCache
 from .compiled import compile_lexicon
 from .context import ContextModel
-from .conversation import ConversationError, parse_conversation, role_of
 from .matcher import Hit
 from .normalise import MARKERS, Normalised, fold, normalise
 from .pinyin import PinyinTable
@@ -21,6 +20,7 @@ from .tone import MODEL_DIR, ToneModel, is_short, sentence_units, short_bar, wit
 from .verdict import CallReport, Evidence, TurnViolation, Verdict
 
 if TYPE_CHECKING:
+    from .conversation import ConversationError
     from .scoresheet import ScoreSheet
 
 # Only short texts are cached: scripted replies are short, and the cache must stay small.
@@ -256,6 +256,8 @@ class Detector:
         A phrase the agent repeats from the customer's previous turn (您说我们是骗子？) is the
         customer's word, not the agent's violation: that evidence is dropped.
         """
+        from .conversation import ConversationError
+
         report = self.check_conversations([conversation], roles, mode, score_sheet, agent_speakers)[0]
         if isinstance(report, ConversationError):
             raise report
@@ -271,6 +273,8 @@ class Detector:
     ) -> list[CallReport | ConversationError]:
         """`check_conversation` for several calls, their agent turns judged together (faster in
         batches); a conversation that is not valid gets its ConversationError in its place."""
+        from .conversation import ConversationError, parse_conversation, role_of  # pydantic: imported for calls only
+
         mode = check_mode(mode) if mode else self.mode
         sheet = score_sheet or _default_sheet()
         extra_agents = {a.strip().casefold() for a in agent_speakers}

@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .resources import bundled
 
@@ -27,72 +26,73 @@ DEFAULT_PACK = bundled("lexicons") / "default"
 Category = Literal["disrespectful", "unfriendly", "impatient", "impolite"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# The rules as matching reads them: plain frozen records. The pack files are validated by the
+# pydantic models of the same names and fields in detector.lexicon_schema (imported only when a
+# pack is read): a start whose compiled lexicon is cached never imports pydantic.
+# tests/test_lexicon.py checks that both sides have the same fields and defaults.
 
 
-class _Rule(_Strict):
-    id: str = Field(pattern=r"^[a-z][a-z0-9]*-[a-z0-9][a-z0-9-]*$")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Record:
+    def model_dump(self, exclude_defaults: bool = False) -> dict:
+        """The fields as a dict (as pydantic's model_dump): without those at their default."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self)
+            if not (exclude_defaults and f.default is not MISSING and getattr(self, f.name) == f.default)
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Rule(_Record):
+    id: str
     category: Category
-    severity: int = Field(ge=1, le=3)
+    severity: int
     suggestion: str | None = None
-    source: Literal["seed", "jiyu"] | str = "jiyu"
+    source: str = "jiyu"
     note: str = ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PhraseRule(_Rule):
-    phrase: str = Field(min_length=1)
+    phrase: str
     variants: tuple[str, ...] = ()
     initials: tuple[str, ...] = ()
     pinyin: Literal["auto", True, False] = "auto"
     lookalikes: bool = True  # False: no look-alike (形近字) or split-character (拆字) forms of this rule
     unless_before: tuple[str, ...] = ()
     unless_after: tuple[str, ...] = ()
-    window: int = Field(default=6, ge=1, le=40)
-
-    @field_validator("initials")
-    @classmethod
-    def _initials_are_latin(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for s in v:
-            if not re.fullmatch(r"[a-z]{2,8}", s):
-                raise ValueError(f"initials must be 2-8 lowercase letters, got {s!r}")
-        return v
+    window: int = 6
 
     @property
     def forms(self) -> tuple[str, ...]:
         return (self.phrase, *self.variants)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PatternRule(_Rule):
-    anchor: str = Field(min_length=1)
+    anchor: str
     regex: str
-    examples: tuple[str, ...] = Field(min_length=1)
+    examples: tuple[str, ...]
     counterexamples: tuple[str, ...] = ()
 
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as e:
-            raise ValueError(f"regex does not compile: {e}") from None
-        return v
 
-
-class AllowPhrase(_Strict):
-    phrase: str = Field(min_length=1)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AllowPhrase(_Record):
+    phrase: str
     note: str = ""
 
 
-class Spelling(_Strict):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spelling(_Record):
     """An internet or dialect spelling folded to its standard form before matching (肿么 → 怎么)."""
 
-    spelling: str = Field(min_length=2)
-    standard: str = Field(min_length=1)
-    note: str = Field(min_length=1)  # what it is and where the equivalence comes from
+    spelling: str
+    standard: str
+    note: str  # what it is and where the equivalence comes from
 
 
-class PackMeta(_Strict):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackMeta(_Record):
     name: str
     description: str = ""
     disable: tuple[str, ...] = ()
@@ -151,7 +151,7 @@ class Pack:
 _SECTIONS = {"entries": PhraseRule, "patterns": PatternRule, "allow": AllowPhrase, "spellings": Spelling}
 
 
-def _validation_problems(err: ValidationError, where: Where) -> list[Problem]:
+def _validation_problems(err, where: Where) -> list[Problem]:  # noqa: ANN001 — a pydantic ValidationError
     out = []
     for e in err.errors():
         loc = ".".join(str(x) for x in e["loc"])
@@ -171,6 +171,9 @@ def load_pack(root: Path) -> tuple[Pack, list[Problem]]:
         raise LexiconError([Problem(Where(root, 0), "no *.yaml files in lexicon pack")])
     pack = Pack(root=root, meta=PackMeta(name=root.name), files=files)
     import yaml
+    from pydantic import ValidationError
+
+    from . import lexicon_schema as schema
 
     for path in files:
         try:
@@ -187,7 +190,7 @@ def load_pack(root: Path) -> tuple[Pack, list[Problem]]:
         line = doc.pop("__line__", 1)
         if path.name == "pack.yaml":
             try:
-                pack.meta = PackMeta(**doc)
+                pack.meta = PackMeta(**schema.PackMeta(**doc).__dict__)
             except ValidationError as e:
                 problems += _validation_problems(e, Where(path, line))
             continue
@@ -206,7 +209,7 @@ def load_pack(root: Path) -> tuple[Pack, list[Problem]]:
                     continue
                 where = Where(path, item.pop("__line__", line))
                 try:
-                    target.append((model(**item), where))
+                    target.append((model(**getattr(schema, model.__name__)(**item).__dict__), where))
                 except ValidationError as e:
                     problems += _validation_problems(e, where)
     return pack, problems
