@@ -24,6 +24,29 @@ log = logging.getLogger("jiyu.segment")
 KEEP = 2  # jieba tables kept (8.8 MB each): the current model's, and one more while models change
 
 
+def import_jieba():  # noqa: ANN201 — the jieba module
+    """jieba, imported without pkg_resources.
+
+    jieba imports pkg_resources (0.1 s, two thirds of its import) only to open its own data
+    files, and falls back to a plain open() when that import fails; jiyu reads jieba's dictionary
+    itself. So while jieba is first imported, pkg_resources is marked unimportable, then unmarked
+    (unless something else imported it meanwhile). Called at start-up, before any thread would
+    import pkg_resources.
+    """
+    import sys
+
+    if "jieba" not in sys.modules and "pkg_resources" not in sys.modules:
+        sys.modules["pkg_resources"] = None  # type: ignore[assignment] — `import pkg_resources` raises ImportError
+        try:
+            import jieba  # noqa: F401
+        finally:
+            if sys.modules.get("pkg_resources", False) is None:
+                del sys.modules["pkg_resources"]
+    import jieba
+
+    return jieba
+
+
 def tokenizer(user_words: list[str]):  # noqa: ANN201 — an initialised jieba.Tokenizer
     """A private, initialised jieba Tokenizer with `user_words` added (kept whole).
 
@@ -35,7 +58,7 @@ def tokenizer(user_words: list[str]):  # noqa: ANN201 — an initialised jieba.T
     jieba's own cache (a marshal file in the shared temporary directory, which any local user
     can plant) is never read or written: on a miss the table is built from the dictionary here.
     """
-    import jieba
+    jieba = import_jieba()
 
     jieba.setLogLevel(logging.WARNING)  # not "Building prefix dict..." on every start
     tok = jieba.Tokenizer()
@@ -71,7 +94,7 @@ def _remove_old_tables() -> None:
 
 class FastCut:
     def __init__(self, tokenizer) -> None:  # noqa: ANN001 — an initialised jieba.Tokenizer
-        import jieba
+        jieba = import_jieba()
 
         tokenizer.check_initialized()
         self.freq = tokenizer.FREQ

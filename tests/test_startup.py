@@ -187,7 +187,7 @@ def test_when_the_old_per_path_jieba_tables_are_there_then_a_new_table_removes_t
 
 
 def _modules_after(code: str) -> list[str]:
-    probe = ("pypinyin", "yaml", "pydantic", "jieba", "sklearn", "pandas", "fastapi", "skops", "detector.scan")
+    probe = ("pypinyin", "yaml", "pydantic", "jieba", "sklearn", "pandas", "fastapi", "skops", "detector.scan", "pkg_resources")
     out = subprocess.run([sys.executable, "-c", f"{code}; import sys; print(' '.join(m for m in {probe!r} if m in sys.modules))"],
                          env={**os.environ, "PYTHONPATH": str(ROOT)}, cwd=ROOT, capture_output=True, text=True, check=True).stdout
     return out.splitlines()[-1].split()
@@ -199,6 +199,7 @@ def test_when_warm_then_a_detector_and_jiyu_check_import_only_what_they_use(cach
     assert _modules_after("from detector import Detector; Detector()") == []
     cli = "import sys; from detector.cli import main; sys.argv = ['jiyu', 'check', '你好']; main()"
     assert [m for m in _modules_after(cli) if m != "jieba"] == []  # jieba only if the classifier must segment
+    assert _modules_after(cli.replace("你好", "有完没完")) == ["jieba"]  # without pkg_resources (0.1 s it does not use)
 
 
 def test_when_the_lexicon_records_and_their_schema_are_compared_then_fields_and_defaults_agree():
