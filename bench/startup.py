@@ -1,6 +1,6 @@
 """Start-up: how long a fresh process takes to import jiyu, build a Detector, answer `jiyu check`.
 
-    .venv/bin/python bench/startup.py [--runs 9]
+    .venv/bin/python bench/startup.py [--runs 9] [--root OTHER_CHECKOUT]
 
 Each case runs in its own fresh interpreter, the cases interleaved round by round (a noisy
 minute hits them all alike); the median of the runs is reported, in seconds and as a ratio to
@@ -12,8 +12,8 @@ minute hits them all alike); the median of the runs is reported, in seconds and 
 - `jiyu check 你好` with a warm cache, through the console script's entry point (`main()`);
 - `jiyu check 有完没完` warm: a text the tone classifier must segment, so jieba's table is loaded.
 
-The caches are the only thing shared between runs, and only within a case: every case gets its
-own directory, so the floor of the user's real cache is never touched.
+Caches go to temporary JIYU_CACHE_DIRs (the user's own is never touched). `--root` times
+another checkout's code instead (e.g. main, for a before/after on the same machine state).
 """
 
 from __future__ import annotations
@@ -41,12 +41,12 @@ CASES = {
 }
 
 
-def run(code: str, cache: str) -> tuple[float, float, str]:
+def run(code: str, cache: str, root: Path = ROOT) -> tuple[float, float, str]:
     """Wall seconds, CPU seconds (user + system: what a busy neighbour distorts less) and stdout."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "JIYU_CACHE_DIR": cache}
+    env = {**os.environ, "PYTHONPATH": str(root), "JIYU_CACHE_DIR": cache}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=root, capture_output=True, text=True, check=True).stdout
     wall = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime, out
@@ -55,24 +55,25 @@ def run(code: str, cache: str) -> tuple[float, float, str]:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=9)
+    ap.add_argument("--root", type=Path, default=ROOT, help="the checkout whose code is timed (default: this one)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="jiyu-bench-") as tmp:
         warm = str(Path(tmp) / "warm")
-        run(CLI.format(text="有完没完"), warm)  # fills the warm cache: lexicon, pinyin, tone, jieba
+        run(CLI.format(text="有完没完"), warm, args.root)  # fills the warm cache: lexicon, pinyin, tone, jieba
         wall: dict[str, list[float]] = {name: [] for name in CASES}
         cpu: dict[str, list[float]] = {name: [] for name in CASES}
         inner: dict[str, list[float]] = {name: [] for name in CASES}
         for r in range(args.runs):
             for name, (code, cache) in CASES.items():
                 where = str(Path(tmp) / f"cold-{r}") if cache == "cold" else warm if cache == "warm" else str(Path(tmp) / "none")
-                seconds, used, out = run(code, where)
+                seconds, used, out = run(code, where, args.root)
                 wall[name].append(seconds)
                 cpu[name].append(used)
                 if code == TIMED:
                     inner[name].append(float(out.split()[-1]))
     floor = statistics.median(wall["python -c pass (floor)"])
     cpu_floor = statistics.median(cpu["python -c pass (floor)"])
-    print(f"{args.runs} runs of each, interleaved; medians for a fresh process: wall time (its spread), CPU time")
+    print(f"{args.root}: {args.runs} runs of each, interleaved; medians for a fresh process: wall time (its spread), CPU time")
     print(f"{'case':30} {'wall s':>7} {'× floor':>7} {'min – max':>14} {'CPU s':>7} {'× floor':>7}   Detector() alone")
     for name in CASES:
         m, c = statistics.median(wall[name]), statistics.median(cpu[name])
