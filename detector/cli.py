@@ -14,6 +14,24 @@ FAIL_ON = {"review": ("review", "violation"), "violation": ("violation",)}
 SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
+class _ScanFormats:
+    """`jiyu scan --format` choices, read from detector.scan when argparse first looks at them:
+    scan's imports (CSV, transcripts, score sheets, pydantic) would slow every `jiyu check`."""
+
+    def __contains__(self, value: object) -> bool:
+        from .scan import FORMATS
+
+        return value in FORMATS
+
+    def __iter__(self):  # noqa: ANN204
+        from .scan import FORMATS
+
+        return iter(FORMATS)
+
+
+SCAN_FORMATS = _ScanFormats()
+
+
 def _detector(args: argparse.Namespace, mode: str):  # noqa: ANN202
     from .detector import Detector
 
@@ -128,7 +146,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
         name = signal.Signals(summary.interrupted).name
         print(f"jiyu scan: stopped by {name}: {summary.scored} record(s) in {args.output or 'the output'}"
               + (f" ({summary.resumed} from an earlier run)" if summary.resumed else "")
-              + (f"; run the same command with --resume to continue" if args.output else ""), file=sys.stderr)
+              + ("; run the same command with --resume to continue" if args.output else ""), file=sys.stderr)
         return 128 + summary.interrupted
     totals = summary.to_dict()
     if not args.quiet:
@@ -364,7 +382,6 @@ class _Version(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .scan import FORMATS as SCAN_FORMATS
     from .scorer import MODES
 
     parser = argparse.ArgumentParser(prog="jiyu", description="Find 忌语 (forbidden service language) in Chinese customer-service text.",
@@ -392,7 +409,8 @@ def build_parser() -> argparse.ArgumentParser:
                 "jiyu scan day.jsonl -o out.jsonl --resume --workers 2   # continue after Ctrl-C or a crash")
     p.add_argument("input", nargs="+", help="input file(s); - reads standard input")
     p.add_argument("-o", "--output", help="write JSONL results here (default: stdout)")
-    p.add_argument("--format", choices=SCAN_FORMATS, default="auto", help="auto: by extension and content (see README)")
+    p.add_argument("--format", choices=SCAN_FORMATS, default="auto", metavar="FORMAT",  # a metavar: argparse lists the choices only for help
+                   help="%(choices)s; auto: by extension and content (see README)")
     p.add_argument("--encoding", default="auto", help="every format: auto (UTF-8, UTF-16 with BOM, else GB18030/GBK), or a codec name")
     p.add_argument("--text-field", default="text", help="JSONL field holding the text")
     p.add_argument("--text-column", default="text", help="CSV column holding the text")

@@ -5,23 +5,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from .cache import CacheInfo, VerdictCache
+from .compiled import compile_lexicon
 from .context import ContextModel
-from .conversation import ConversationError, parse_conversation, role_of, without_textless_turns
-from .lexicon import Lexicon, LexiconError
-from .lexicon_check import compiled_problems
-from .matcher import Hit, Matcher
+from .matcher import Hit
 from .normalise import MARKERS, Normalised, fold, normalise
 from .pinyin import PinyinTable
 from .scorer import MODES, check_mode, decide, evidence_score, tone_score
-from .scoresheet import ScoreSheet
-from .speakers import Roles, assign_roles
 from .tone import MODEL_DIR, ToneModel, is_short, sentence_units, short_bar, without
 from .verdict import CallReport, Evidence, TurnViolation, Verdict
+
+if TYPE_CHECKING:
+    from .conversation import ConversationError
+    from .scoresheet import ScoreSheet
+    from .speakers import Roles
 
 # Only short texts are cached: scripted replies are short, and the cache must stay small.
 CACHE_MAX_CHARS = 200
@@ -95,11 +96,8 @@ class Detector:
         context: bool | ContextModel = True,
     ) -> None:
         self.mode = check_mode(mode)
-        self.lexicon = Lexicon.load(list(lexicons), include_default=include_default)
-        self.matcher = Matcher(self.lexicon, _pinyin_table())
-        problems = compiled_problems(self.lexicon, self.matcher)
-        if problems:  # the same checks as `jiyu lexicon check`: a broken pack never serves
-            raise LexiconError(problems)
+        # packs loaded, compiled and self-checked (LexiconError if broken); cached by content
+        self.lexicon, self.matcher = compile_lexicon(list(lexicons), include_default, _pinyin_table())
         # `tone`: an already-loaded model to share (a lexicon reload need not reload the model)
         self.tone = (tone or ToneModel.load(model_dir or MODEL_DIR)) if classifier else None
         # whom an ambiguous phrase is aimed at (detector.context); False: the explicit frames alone
@@ -260,6 +258,8 @@ class Detector:
         A phrase the agent repeats from the customer's previous turn (您说我们是骗子？) is the
         customer's word, not the agent's violation: that evidence is dropped.
         """
+        from .conversation import ConversationError
+
         report = self.check_conversations([conversation], roles, mode, score_sheet, agent_speakers, infer_agent)[0]
         if isinstance(report, ConversationError):
             raise report
@@ -276,6 +276,10 @@ class Detector:
     ) -> list[CallReport | ConversationError]:
         """`check_conversation` for several calls, their agent turns judged together (faster in
         batches); a conversation that is not valid gets its ConversationError in its place."""
+        # pydantic: imported for calls only
+        from .conversation import ConversationError, parse_conversation, role_of, without_textless_turns
+        from .speakers import Roles, assign_roles
+
         mode = check_mode(mode) if mode else self.mode
         sheet = score_sheet or _default_sheet()
         extra_agents = {a.strip().casefold() for a in agent_speakers}
@@ -345,6 +349,8 @@ def _report(conv: dict, found: Roles, agent_turns: list[int], skipped: list[dict
 
 @lru_cache(maxsize=1)
 def _default_sheet() -> ScoreSheet:
+    from .scoresheet import ScoreSheet  # PyYAML and a pydantic model: only when calls are scored
+
     return ScoreSheet.load()
 
 

@@ -9,13 +9,12 @@ never guesses: every schema problem becomes a `Problem` naming file and line, an
 from __future__ import annotations
 
 import hashlib
-import re
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import MISSING, dataclass, field, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .resources import bundled
 
@@ -26,72 +25,73 @@ DEFAULT_PACK = bundled("lexicons") / "default"
 Category = Literal["disrespectful", "unfriendly", "impatient", "impolite"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+# The rules as matching reads them: plain frozen records. The pack files are validated by the
+# pydantic models of the same names and fields in detector.lexicon_schema (imported only when a
+# pack is read): a start whose compiled lexicon is cached never imports pydantic.
+# tests/test_lexicon.py checks that both sides have the same fields and defaults.
 
 
-class _Rule(_Strict):
-    id: str = Field(pattern=r"^[a-z][a-z0-9]*-[a-z0-9][a-z0-9-]*$")
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Record:
+    def model_dump(self, exclude_defaults: bool = False) -> dict:
+        """The fields as a dict (as pydantic's model_dump): without those at their default."""
+        return {
+            f.name: getattr(self, f.name) for f in fields(self)
+            if not (exclude_defaults and f.default is not MISSING and getattr(self, f.name) == f.default)
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Rule(_Record):
+    id: str
     category: Category
-    severity: int = Field(ge=1, le=3)
+    severity: int
     suggestion: str | None = None
-    source: Literal["seed", "jiyu"] | str = "jiyu"
+    source: str = "jiyu"
     note: str = ""
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PhraseRule(_Rule):
-    phrase: str = Field(min_length=1)
+    phrase: str
     variants: tuple[str, ...] = ()
     initials: tuple[str, ...] = ()
     pinyin: Literal["auto", True, False] = "auto"
     lookalikes: bool = True  # False: no look-alike (形近字) or split-character (拆字) forms of this rule
     unless_before: tuple[str, ...] = ()
     unless_after: tuple[str, ...] = ()
-    window: int = Field(default=6, ge=1, le=40)
-
-    @field_validator("initials")
-    @classmethod
-    def _initials_are_latin(cls, v: tuple[str, ...]) -> tuple[str, ...]:
-        for s in v:
-            if not re.fullmatch(r"[a-z]{2,8}", s):
-                raise ValueError(f"initials must be 2-8 lowercase letters, got {s!r}")
-        return v
+    window: int = 6
 
     @property
     def forms(self) -> tuple[str, ...]:
         return (self.phrase, *self.variants)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PatternRule(_Rule):
-    anchor: str = Field(min_length=1)
+    anchor: str
     regex: str
-    examples: tuple[str, ...] = Field(min_length=1)
+    examples: tuple[str, ...]
     counterexamples: tuple[str, ...] = ()
 
-    @field_validator("regex")
-    @classmethod
-    def _compiles(cls, v: str) -> str:
-        try:
-            re.compile(v)
-        except re.error as e:
-            raise ValueError(f"regex does not compile: {e}") from None
-        return v
 
-
-class AllowPhrase(_Strict):
-    phrase: str = Field(min_length=1)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AllowPhrase(_Record):
+    phrase: str
     note: str = ""
 
 
-class Spelling(_Strict):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Spelling(_Record):
     """An internet or dialect spelling folded to its standard form before matching (肿么 → 怎么)."""
 
-    spelling: str = Field(min_length=2)
-    standard: str = Field(min_length=1)
-    note: str = Field(min_length=1)  # what it is and where the equivalence comes from
+    spelling: str
+    standard: str
+    note: str  # what it is and where the equivalence comes from
 
 
-class PackMeta(_Strict):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PackMeta(_Record):
     name: str
     description: str = ""
     disable: tuple[str, ...] = ()
@@ -121,13 +121,19 @@ class LexiconError(ValueError):
         super().__init__("invalid lexicon:\n" + "\n".join(f"  {p}" for p in problems))
 
 
-class _LineLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
-    """Safe YAML loader that records the line of every mapping under the key '__line__'."""
+@lru_cache(maxsize=1)
+def _line_loader() -> type:
+    """Safe YAML loader that records the line of every mapping under the key '__line__' (PyYAML
+    is imported here: a start whose compiled lexicon is cached reads no YAML)."""
+    import yaml
 
-    def construct_mapping(self, node, deep=False):  # noqa: ANN001
-        mapping = super().construct_mapping(node, deep=deep)
-        mapping["__line__"] = node.start_mark.line + 1
-        return mapping
+    class LineLoader(yaml.CSafeLoader if hasattr(yaml, "CSafeLoader") else yaml.SafeLoader):  # type: ignore[misc]
+        def construct_mapping(self, node, deep=False):  # noqa: ANN001
+            mapping = super().construct_mapping(node, deep=deep)
+            mapping["__line__"] = node.start_mark.line + 1
+            return mapping
+
+    return LineLoader
 
 
 @dataclass(slots=True)
@@ -144,7 +150,7 @@ class Pack:
 _SECTIONS = {"entries": PhraseRule, "patterns": PatternRule, "allow": AllowPhrase, "spellings": Spelling}
 
 
-def _validation_problems(err: ValidationError, where: Where) -> list[Problem]:
+def _validation_problems(err, where: Where) -> list[Problem]:  # noqa: ANN001 — a pydantic ValidationError
     out = []
     for e in err.errors():
         loc = ".".join(str(x) for x in e["loc"])
@@ -159,13 +165,18 @@ def load_pack(root: Path) -> tuple[Pack, list[Problem]]:
     problems: list[Problem] = []
     if not root.is_dir():
         raise LexiconError([Problem(Where(root, 0), "lexicon pack folder not found")])
-    files = sorted(root.glob("*.yaml"))
+    files = pack_files(root)
     if not files:
         raise LexiconError([Problem(Where(root, 0), "no *.yaml files in lexicon pack")])
     pack = Pack(root=root, meta=PackMeta(name=root.name), files=files)
+    import yaml
+    from pydantic import ValidationError
+
+    from . import lexicon_schema as schema
+
     for path in files:
         try:
-            doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_LineLoader)
+            doc = yaml.load(path.read_text(encoding="utf-8"), Loader=_line_loader())
         except (yaml.YAMLError, UnicodeDecodeError) as e:
             mark = getattr(e, "problem_mark", None)
             problems.append(Problem(Where(path, mark.line + 1 if mark else 0), f"cannot parse: {e}"))
@@ -178,7 +189,7 @@ def load_pack(root: Path) -> tuple[Pack, list[Problem]]:
         line = doc.pop("__line__", 1)
         if path.name == "pack.yaml":
             try:
-                pack.meta = PackMeta(**doc)
+                pack.meta = PackMeta(**schema.PackMeta(**doc).__dict__)
             except ValidationError as e:
                 problems += _validation_problems(e, Where(path, line))
             continue
@@ -197,10 +208,15 @@ def load_pack(root: Path) -> tuple[Pack, list[Problem]]:
                     continue
                 where = Where(path, item.pop("__line__", line))
                 try:
-                    target.append((model(**item), where))
+                    target.append((model(**getattr(schema, model.__name__)(**item).__dict__), where))
                 except ValidationError as e:
                     problems += _validation_problems(e, where)
     return pack, problems
+
+
+def pack_roots(extra: Iterable[str | Path], include_default: bool = True) -> list[Path]:
+    """The pack folders in layering order: the bundled default first, unless left out."""
+    return ([DEFAULT_PACK] if include_default else []) + [Path(p) for p in extra]
 
 
 @dataclass(slots=True)
@@ -217,7 +233,7 @@ class Lexicon:
 
     @classmethod
     def load(cls, extra: list[str | Path] | tuple = (), *, include_default: bool = True, strict: bool = True) -> Lexicon:
-        roots = ([DEFAULT_PACK] if include_default else []) + [Path(p) for p in extra]
+        roots = pack_roots(extra, include_default)
         packs, problems = [], []
         rules: dict[str, tuple[PhraseRule, Where]] = {}
         patterns: dict[str, tuple[PatternRule, Where]] = {}
@@ -259,9 +275,17 @@ class Lexicon:
 
 
 def _version(packs: list[Pack]) -> str:
-    """Content hash of every file of every pack, in layering order."""
+    return content_version((path.name, path.read_bytes()) for pack in packs for path in pack.files)
+
+
+def content_version(files: Iterable[tuple[str, bytes]]) -> str:
+    """Content hash of every file (name, bytes) of every pack, in layering order."""
     h = hashlib.sha256()
-    for pack in packs:
-        for path in pack.files:
-            h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    for name, data in files:
+        h.update(name.encode() + b"\0" + data + b"\0")
     return h.hexdigest()[:12]
+
+
+def pack_files(root: Path) -> list[Path]:
+    """The files of a pack folder, in the order they are read."""
+    return sorted(Path(root).glob("*.yaml"))

@@ -122,8 +122,9 @@ def two_char_words() -> dict[str, None]:
     edge, about 0.1 s once per process)."""
     import re
 
-    import jieba
+    from .segment import import_jieba
 
+    jieba = import_jieba()
     text = (Path(jieba.__file__).parent / jieba.DEFAULT_DICT_NAME).read_text(encoding="utf-8")
     return dict.fromkeys(re.findall(r"^(\S\S) \d\d", text, re.M))  # frequency >= 10: an ordinary word
 

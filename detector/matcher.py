@@ -167,6 +167,11 @@ class Matcher:
         self.py_short = _automaton(short)
         self._order = {i: (-c.rule.severity, c.rule.id) for i, c in enumerate(self.rules)}
 
+    def __getstate__(self) -> dict:
+        # the pinyin table belongs to the process (shared by every matcher): not part of a
+        # pickled matcher (detector.compiled stores one and attaches the table when it loads it)
+        return {k: v for k, v in self.__dict__.items() if k != "pinyin"}
+
     def _add_disguises(self, surface: dict[str, list[tuple[int, int]]], allow_keys: list[str], heads: dict) -> None:
         """Each phrase with one look-alike or split character, unless that form is already some
         phrase, anchor or allowlist entry of its own (a disguise never outranks a listed form);

@@ -8,6 +8,10 @@ to the normaliser, so they can never come from the input itself.
 The character → syllable table is read once from pypinyin's dictionary (first reading per
 character); pypinyin's phrase-aware conversion is not run per utterance. Lexicon phrases get
 their spoken (phrase-aware) reading and their characters' first readings.
+
+Importing pypinyin costs a quarter of a second (it loads its phrase dictionary), and matching
+needs only each character's first syllable: that table is kept in jiyu's disk cache
+(detector.diskcache), and pypinyin is imported only to build it or to read a lexicon's phrases.
 """
 
 from __future__ import annotations
@@ -16,8 +20,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from pypinyin.pinyin_dict import pinyin_dict
-
+from . import diskcache
 from .normalise import LazyTable
 
 _PUA = 0xE000
@@ -44,23 +47,35 @@ class PinyinText:
         return self.starts[start], self.ends[end - 1]
 
 
+@lru_cache(maxsize=1)
+def _all_readings() -> dict[int, list[str]]:
+    """code point -> its toneless readings, most common first (from pypinyin's dictionary)."""
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    return {cp: list(dict.fromkeys(_toneless(r) for r in value.split(","))) for cp, value in pinyin_dict.items()}
+
+
+def _first_syllables() -> tuple[dict[str, str], dict[int, str]]:
+    """The syllable codes and code point -> its first reading's code: all that matching needs."""
+    readings = _all_readings()
+    code = {s: chr(_PUA + i) for i, s in enumerate(sorted({s for r in readings.values() for s in r}))}
+    return code, {cp: code[r[0]] for cp, r in readings.items()}
+
+
 class PinyinTable:
     def __init__(self) -> None:
-        readings: dict[int, list[str]] = {}
-        syllables: set[str] = set()
-        for cp, value in pinyin_dict.items():
-            toneless = list(dict.fromkeys(_toneless(r) for r in value.split(",")))
-            readings[cp] = toneless
-            syllables.update(toneless)
-        self.code = {s: chr(_PUA + i) for i, s in enumerate(sorted(syllables))}
-        self._readings = readings
+        key = diskcache.digest(diskcache.code_version(), diskcache.library_stamp("pypinyin"))
+        code, first = diskcache.cached("pinyin", key, _first_syllables)
+        self.code = code
+        self._readings: dict[int, list[str]] | None = None  # every reading: read when a lexicon is compiled
         # str.translate table: character -> its first reading's syllable character, filled as
         # characters are met (a few thousand in practice, not 42,000: cold, a small table is read faster)
-        first = {cp: self.code[r[0]] for cp, r in readings.items()}
         self.translate_table = LazyTable(lambda cp: first.get(cp) or chr(cp))  # no reading: itself
-        self._max_syllable = max(map(len, syllables))
+        self._max_syllable = max(map(len, code))
 
     def readings(self, ch: str) -> list[str]:
+        if self._readings is None:
+            self._readings = _all_readings()
         return self._readings.get(ord(ch), [])
 
     def phrase_keys(self, folded: str) -> list[str]:

@@ -10,91 +10,99 @@ identical to jieba's on the whole tone corpus (and CrossWOZ when present).
 
 from __future__ import annotations
 
-import hashlib
+import io
 import logging
 import math
 import os
-import tempfile
 from pathlib import Path
 
-import jieba
 import numpy as np
-from jieba import re_eng, re_han_default, re_skip_default
+
+from . import diskcache
 
 log = logging.getLogger("jiyu.segment")
-CACHE_FORMAT = b"jiyu-freq-1"
+KEEP = 2  # jieba tables kept (8.8 MB each): the current model's, and one more while models change
 
 
-def tokenizer(user_words: list[str]) -> jieba.Tokenizer:
+def import_jieba():  # noqa: ANN201 — the jieba module
+    """jieba, imported without pkg_resources.
+
+    jieba imports pkg_resources (0.1 s, two thirds of its import) only to open its own data
+    files, and falls back to a plain open() when that import fails; jiyu reads jieba's dictionary
+    itself. So while jieba is first imported, pkg_resources is marked unimportable, then unmarked
+    (unless something else imported it meanwhile). Called at start-up, before any thread would
+    import pkg_resources.
+    """
+    import sys
+
+    if "jieba" not in sys.modules and "pkg_resources" not in sys.modules:
+        sys.modules["pkg_resources"] = None  # type: ignore[assignment] — `import pkg_resources` raises ImportError
+        try:
+            import jieba  # noqa: F401
+        finally:
+            if sys.modules.get("pkg_resources", False) is None:
+                del sys.modules["pkg_resources"]
+    import jieba
+
+    return jieba
+
+
+def tokenizer(user_words: list[str]):  # noqa: ANN201 — an initialised jieba.Tokenizer
     """A private, initialised jieba Tokenizer with `user_words` added (kept whole).
 
-    jieba loads its dictionary (500,000 words and prefixes) from a marshal cache in 0.6 s, a third
-    of a scan's start-up. The same table with the user words added is kept as plain words and
-    counts under the user's cache directory (JIYU_CACHE_DIR, else ~/.cache/jiyu) and loads in a
-    fraction of that. The file is keyed by jieba's version, its dictionary file and the user words;
-    anything unreadable or stale is rebuilt from jieba, never trusted.
+    Building jieba's table (500,000 words and prefixes) from its dictionary takes 1.5 s; the same
+    table with the user words added is kept in jiyu's disk cache (detector.diskcache) as plain
+    words and counts and loads in a fraction of that. The key is jieba's version, the bytes of
+    its dictionary and the user words: a new virtualenv with the same jieba reuses the entry.
+
+    jieba's own cache (a marshal file in the shared temporary directory, which any local user
+    can plant) is never read or written: on a miss the table is built from the dictionary here.
     """
+    jieba = import_jieba()
+
     jieba.setLogLevel(logging.WARNING)  # not "Building prefix dict..." on every start
     tok = jieba.Tokenizer()
-    path = _cache_path(tok, user_words)
-    if path is not None and _load(tok, path):
+    data = (Path(jieba.__file__).parent / jieba.DEFAULT_DICT_NAME).read_bytes()
+    key = diskcache.digest(jieba.__version__, data, *user_words)
+    table = diskcache.load("jieba", key)
+    if table is not None:
+        words, freqs, total = table
+        tok.FREQ, tok.total = dict(zip(words.decode("utf-8").split("\n"), freqs.tolist())), total
+        tok.initialized = True
         return tok
-    tok.initialize()
+    tok.FREQ, tok.total = tok.gen_pfdict(io.BytesIO(data))  # what initialize() builds, without its temp-file cache
+    tok.initialized = True
     for w in user_words:
         tok.add_word(w)  # jieba picks a frequency that keeps the word whole
-    if path is not None:
-        _save(tok, path)
+    words = list(tok.FREQ)
+    if not any("\n" in w for w in words):
+        freqs = np.fromiter((tok.FREQ[w] for w in words), dtype=np.int64, count=len(words))
+        diskcache.save("jieba", key, ("\n".join(words).encode("utf-8"), freqs, tok.total), keep=KEEP)
+        _remove_old_tables()
     return tok
 
 
-def _cache_path(tok: jieba.Tokenizer, user_words: list[str]) -> Path | None:
-    dictionary = Path(tok.dictionary) if tok.dictionary else Path(jieba.__file__).parent / jieba.DEFAULT_DICT_NAME
-    try:
-        stat = dictionary.stat()
-    except OSError:
-        return None
-    key = hashlib.sha256("\n".join([jieba.__version__, str(dictionary), str(stat.st_size), str(stat.st_mtime_ns), *user_words]).encode()).hexdigest()[:16]
-    root = Path(os.environ.get("JIYU_CACHE_DIR") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jiyu")
-    return root / f"jieba-freq-{key}.bin"
-
-
-def _load(tok: jieba.Tokenizer, path: Path) -> bool:
-    try:
-        data = path.read_bytes()
-        head, total, count = data[:16], *np.frombuffer(data[16:32], dtype="<i8")
-        freqs = np.frombuffer(data, dtype="<i8", count=int(count), offset=32)
-        words = data[32 + 8 * int(count) :].decode("utf-8").split("\n")
-        if head.rstrip(b"\0") != CACHE_FORMAT or len(words) != count:
-            raise ValueError("format")
-    except (OSError, ValueError, UnicodeDecodeError) as e:
-        log.debug("jieba dictionary cache %s not used: %s", path, e)
-        return False
-    tok.FREQ, tok.total, tok.initialized = dict(zip(words, freqs.tolist())), int(total), True
-    return True
-
-
-def _save(tok: jieba.Tokenizer, path: Path) -> None:
-    words = list(tok.FREQ)
-    if any("\n" in w for w in words):
-        return
-    body = CACHE_FORMAT.ljust(16, b"\0") + np.array([tok.total, len(words)], dtype="<i8").tobytes()
-    body += np.array([tok.FREQ[w] for w in words], dtype="<i8").tobytes() + "\n".join(words).encode("utf-8")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as f:
-            f.write(body)
-        os.replace(f.name, path)  # whole or absent: a reader never sees half a table
-    except OSError as e:
-        log.debug("jieba dictionary cache %s not written: %s", path, e)
+def _remove_old_tables() -> None:
+    """Tables an earlier jiyu kept (jieba-freq-*.bin, keyed by the dictionary's path and mtime:
+    8.8 MB more for every new virtualenv)."""
+    for old in diskcache.cache_dir().glob("jieba-freq-*.bin"):
+        try:
+            os.unlink(old)
+        except OSError:
+            pass
 
 
 class FastCut:
     def __init__(self, tokenizer) -> None:  # noqa: ANN001 — an initialised jieba.Tokenizer
+        jieba = import_jieba()
+
         tokenizer.check_initialized()
         self.freq = tokenizer.FREQ
         self.log_total = math.log(tokenizer.total)
+        self._blocks, self._skip, self._eng = jieba.re_han_default, jieba.re_skip_default, jieba.re_eng
 
     def cut(self, sentence: str) -> list[str]:
+        re_han_default, re_skip_default = self._blocks, self._skip
         out: list[str] = []
         for blk in re_han_default.split(sentence):
             if not blk:
@@ -110,7 +118,7 @@ class FastCut:
         return out
 
     def _cut_block(self, s: str, out: list[str]) -> None:
-        freq, log, log_total = self.freq, math.log, self.log_total
+        freq, log, log_total, eng = self.freq, math.log, self.log_total, self._eng
         n = len(s)
         score = [0.0] * (n + 1)
         end = [0] * (n + 1)
@@ -136,7 +144,7 @@ class FastCut:
         while x < n:
             y = end[x] + 1
             word = s[x:y]
-            if len(word) == 1 and re_eng.match(word):
+            if len(word) == 1 and eng.match(word):
                 buf += word
             else:
                 if buf:

@@ -28,6 +28,7 @@ from pathlib import Path
 import ahocorasick
 import numpy as np
 
+from . import diskcache
 from .features import BIGRAM, CHAR, WORD, Featurizer, prepare
 from .normalise import fold
 from .resources import bundled
@@ -120,11 +121,68 @@ def verify(directory: Path, manifest: dict, names: tuple[str, ...]) -> None:
             raise ModelError(f"{f}: missing or does not match the sha256 in {directory / 'manifest.json'}; {REBUILD}")
 
 
+def _tables(directory: Path, k: int) -> dict:
+    """What inference reads, built from the model files (ToneModel.load keeps it in the disk cache).
+
+    The same features as Featurizer.from_folded, counted without building their names:
+    character n-grams straight from an Aho-Corasick scan over the vocabulary's n-grams (in C),
+    words and bigrams from two small dicts. tests/test_tone.py checks the result against
+    scikit-learn on the dev split. STORE_INTS: ids live in the trie nodes, not as Python ints
+    scattered over the heap (a cache miss per hit when the server's other work has pushed them out).
+    """
+    with np.load(directory / "tone.npz", allow_pickle=False) as arrays:
+        out = {name: arrays[name].astype(np.float64, copy=False) for name in ("idf", "coef", "intercept", "cal_a", "cal_b")}
+    vocab = _read_vocab(directory)
+    chars = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+    words, bigrams = {}, {}
+    for f, i in vocab.items():
+        kind, body = f[:2], f[2:]
+        if kind == CHAR:
+            chars.add_word(body, i)
+        elif kind == WORD:
+            words[body] = i
+        elif kind == BIGRAM:
+            bigrams[body] = i
+    chars.make_automaton()
+    surfaces, rows = _bound_tables(vocab, out["idf"], out["coef"], k)
+    return {**out, "_chars": chars, "_words": words, "_bigrams": bigrams, "_surfaces": surfaces, "_surface_rows": rows}
+
+
+def _read_vocab(directory: Path) -> dict[str, int]:
+    return {f: i for i, f in enumerate(json.loads((directory / "tone-vocab.json").read_text(encoding="utf-8")))}
+
+
+def _bound_tables(vocab: dict[str, int], idf: np.ndarray, coef: np.ndarray, k: int) -> tuple[ahocorasick.Automaton, np.ndarray]:
+    """For `upper_proba`: every feature's surface string (a bigram a|b occurs as the substring ab),
+    one Aho-Corasick scan for all of them, and per surface what its occurrences can contribute:
+    the exact char n-gram weight·coefficients and squared weight, and for words and bigrams
+    (which segmentation may or may not produce) the positive part only."""
+    surface_of: dict[str, int] = {}
+    feature, surface, is_char = [], [], []
+    for f, i in vocab.items():
+        kind, body = f[:2], f[2:]
+        text = body.replace("|", "", 1) if kind == BIGRAM else body
+        feature.append(i)
+        surface.append(surface_of.setdefault(text, len(surface_of)))
+        is_char.append(kind == CHAR)
+    feature, surface, is_char = np.array(feature), np.array(surface), np.array(is_char)
+    weight = idf[feature]
+    # per surface: [what it adds to x·coef per category (at most), its chars' |x|², its words' |x|²]
+    rows = np.zeros((len(surface_of), k + 2))
+    contribution = weight[:, None] * np.where(is_char[:, None], coef[feature], np.maximum(coef[feature], 0.0))
+    np.add.at(rows, (surface, slice(0, k)), contribution)
+    np.add.at(rows, (surface, np.where(is_char, k, k + 1)), weight**2)
+    surfaces = ahocorasick.Automaton(ahocorasick.STORE_INTS)
+    for text, n in surface_of.items():
+        surfaces.add_word(text, n)
+    surfaces.make_automaton()
+    return surfaces, rows
+
+
 @dataclass(slots=True)
 class ToneModel:
     version: str
     categories: tuple[str, ...]
-    vocab: dict[str, int]
     idf: np.ndarray  # (n_features,)
     coef: np.ndarray  # (n_features, n_categories)
     intercept: np.ndarray  # (n_categories,)
@@ -133,13 +191,15 @@ class ToneModel:
     thresholds: dict  # mode -> category -> {"review": p, "violation": p}
     featurizer: Featurizer
     manifest: dict
-    _chars: ahocorasick.Automaton = field(init=False, repr=False)
-    _words: dict = field(init=False, repr=False)
-    _bigrams: dict = field(init=False, repr=False)
-    _surfaces: ahocorasick.Automaton = field(init=False, repr=False)
-    _surface_rows: np.ndarray = field(init=False, repr=False)
+    directory: Path
+    _chars: ahocorasick.Automaton = field(repr=False)
+    _words: dict = field(repr=False)
+    _bigrams: dict = field(repr=False)
+    _surfaces: ahocorasick.Automaton = field(repr=False)
+    _surface_rows: np.ndarray = field(repr=False)
     _weight_power: np.ndarray = field(init=False, repr=False)
     _bound_ok: bool = field(init=False, repr=False)
+    _vocab: dict | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def load(cls, directory: str | Path = MODEL_DIR) -> ToneModel:
@@ -147,74 +207,38 @@ class ToneModel:
         path = directory / "manifest.json"
         if not path.exists():
             raise ModelError(f"{path}: no tone model here; {REBUILD}")
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_bytes()
+        manifest = json.loads(raw)
         if manifest.get("format") != FORMAT:
             raise ModelError(f"{path}: model format {manifest.get('format')!r}, this jiyu reads {FORMAT}; {REBUILD}")
         verify(directory, manifest, INFERENCE_FILES)  # tone.skops is checked where it is read (train.load_fitted)
-        arrays = np.load(directory / "tone.npz", allow_pickle=False)
-        vocab_list = json.loads((directory / "tone-vocab.json").read_text(encoding="utf-8"))
+        # the tables take half a second to build: kept in the disk cache, keyed by the manifest
+        # (which holds the sha256 of each file, just verified), our code and the libraries
+        k = len(manifest["categories"])
+        key = diskcache.digest(diskcache.code_version(), *map(diskcache.library_stamp, ("numpy", "pyahocorasick")), raw)
+        tables = diskcache.cached("tone", key, lambda: _tables(directory, k))
         return cls(
             version=manifest["model_version"],
             categories=tuple(manifest["categories"]),
-            vocab={f: i for i, f in enumerate(vocab_list)},
-            idf=arrays["idf"].astype(np.float64),
-            coef=arrays["coef"].astype(np.float64),
-            intercept=arrays["intercept"].astype(np.float64),
-            cal_a=arrays["cal_a"].astype(np.float64),
-            cal_b=arrays["cal_b"].astype(np.float64),
             thresholds=manifest["thresholds"],
             featurizer=Featurizer(manifest["user_words"]),
             manifest=manifest,
+            directory=directory,
+            **tables,
         )
 
     def __post_init__(self) -> None:
-        # The same features as Featurizer.from_folded, counted without building their names:
-        # character n-grams straight from an Aho-Corasick scan over the vocabulary's n-grams
-        # (in C), words and bigrams from two small dicts. tests/test_tone.py checks the result
-        # against scikit-learn on the dev split.
-        # STORE_INTS: ids live in the trie nodes, not as Python ints scattered over the heap (a cache
-        # miss per hit when the server's other work has pushed them out)
-        self._chars = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-        self._words, self._bigrams = {}, {}
-        for f, i in self.vocab.items():
-            kind, body = f[:2], f[2:]
-            if kind == CHAR:
-                self._chars.add_word(body, i)
-            elif kind == WORD:
-                self._words[body] = i
-            elif kind == BIGRAM:
-                self._bigrams[body] = i
-        self._chars.make_automaton()
-        self._build_bound()
-
-    def _build_bound(self) -> None:
-        # For `upper_proba`: every feature's surface string (a bigram a|b occurs as the substring
-        # ab), one Aho-Corasick scan for all of them, and per surface what its occurrences can
-        # contribute: the exact char n-gram weight·coefficients and squared weight, and for
-        # words and bigrams (which segmentation may or may not produce) the positive part only.
         k = len(self.categories)
-        surface_of: dict[str, int] = {}
-        feature, surface, is_char = [], [], []
-        for f, i in self.vocab.items():
-            kind, body = f[:2], f[2:]
-            text = body.replace("|", "", 1) if kind == BIGRAM else body
-            feature.append(i)
-            surface.append(surface_of.setdefault(text, len(surface_of)))
-            is_char.append(kind == CHAR)
-        feature, surface, is_char = np.array(feature), np.array(surface), np.array(is_char)
-        idf = self.idf[feature]
-        # per surface: [what it adds to x·coef per category (at most), its chars' |x|², its words' |x|²]
-        rows = np.zeros((len(surface_of), k + 2))
-        contribution = idf[:, None] * np.where(is_char[:, None], self.coef[feature], np.maximum(self.coef[feature], 0.0))
-        np.add.at(rows, (surface, slice(0, k)), contribution)
-        np.add.at(rows, (surface, np.where(is_char, k, k + 1)), idf**2)
-        self._surfaces = ahocorasick.Automaton(ahocorasick.STORE_INTS)
-        for text, n in surface_of.items():
-            self._surfaces.add_word(text, n)
-        self._surfaces.make_automaton()
-        self._surface_rows = rows
         self._weight_power = np.array([1.0] * k + [2.0, 2.0])
         self._bound_ok = bool((self.cal_a < 0).all())  # the bound needs calibration increasing in the decision
+
+    @property
+    def vocab(self) -> dict[str, int]:
+        """Feature name -> column (read on first use: inference never needs the names)."""
+        if self._vocab is None:
+            verify(self.directory, self.manifest, ("tone-vocab.json",))
+            self._vocab = _read_vocab(self.directory)
+        return self._vocab
 
     def upper_proba(self, folded: str) -> np.ndarray | None:
         """An upper bound on `proba_folded(folded)` per category without segmenting, or None."""

@@ -1,6 +1,16 @@
+import atexit
+import os
+import shutil
+import tempfile
+
 import pytest
 
-from detector import Detector
+# The start-up caches (detector.diskcache) of this test session, in a folder of its own: tests
+# neither read nor fill the user's ~/.cache/jiyu (subprocesses inherit the variable).
+os.environ["JIYU_CACHE_DIR"] = _CACHE = tempfile.mkdtemp(prefix="jiyu-test-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
+
+from detector import Detector  # noqa: E402
 
 
 @pytest.fixture(scope="session")

@@ -43,11 +43,11 @@ def test_when_dictionary_cached_then_the_reloaded_table_is_jiebas_and_a_broken_c
     monkeypatch.setenv("JIYU_CACHE_DIR", str(tmp_path))
     words = ["你自己百度", "问别人去"]
     built = tokenizer(words)  # from jieba; writes the cache
-    (cache,) = tmp_path.glob("jieba-freq-*.bin")
+    (cache,) = tmp_path.glob("jieba-*.pkl")
     loaded = tokenizer(words)  # from the cache
     assert loaded.FREQ == built.FREQ and loaded.total == built.total
     assert FastCut(loaded).cut("你自己百度一下吧") == built.lcut("你自己百度一下吧", HMM=False)
     cache.write_bytes(cache.read_bytes()[:1000])  # torn
     again = tokenizer(words)
     assert again.FREQ == built.FREQ
-    assert len(list(tmp_path.glob("jieba-freq-*.bin"))) == 1 and tokenizer(["别的词"]).FREQ != built.FREQ  # keyed by the words
+    assert len(list(tmp_path.glob("jieba-*.pkl"))) == 1 and tokenizer(["别的词"]).FREQ != built.FREQ  # keyed by the words
