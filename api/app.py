@@ -11,18 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import gc
-import hmac
 import logging
 import os
 import re
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Depends, FastAPI, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import ValidationError
@@ -30,10 +29,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from detector import Detector, LexiconError, jsonout
-from detector.conversation import ConversationError
+from detector.conversation import ConversationError, parse_conversation
 from detector.verdict import Verdict
 
-from .batching import CheckBatcher
+from .admission import CLIENT_LEFT, Admission, BodyTimeout, BodyTooLarge, ClientLeft
+from .auth import KeyGate, bearer, key_ok
+from .batching import CheckBatcher, DeadlinePassed
 from .docs import add_docs
 from .metrics import Metrics
 from .schemas import (
@@ -52,7 +53,7 @@ MASK = "＊"
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Work above this size leaves the event loop so that one big batch cannot stall small requests.
 INLINE_CHARS = 2_000
-ERRORS = {s: {"model": ErrorOut} for s in (400, 401, 403, 413, 422, 503)}
+ERRORS = {s: {"model": ErrorOut} for s in (400, 401, 403, 408, 413, 415, 422, 429, 503)}
 
 
 class ApiError(Exception):
@@ -126,8 +127,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.reload_lock = asyncio.Lock()
     app.state.settings = settings
     app.state.metrics = metrics
+    # Added innermost first: RequestContext (request id, metrics, log line) sees every answer,
+    # the key gate refuses before admission counts a request, admission sheds before any body.
+    app.add_middleware(Admission, max_in_flight=settings.max_in_flight, max_body=settings.max_body_bytes,
+                       request_timeout=settings.request_timeout, body_timeout=settings.body_timeout)
+    app.add_middleware(KeyGate, api_keys=settings.api_keys, admin_keys=settings.admin_keys, public=settings.public_paths)
     app.add_middleware(RequestContext, metrics=metrics)
     batcher = CheckBatcher()
+    # Large requests are judged off the event loop, a bounded number at a time (the default
+    # pool's 40 threads would let a few clients take every core while the loop starves).
+    executor = ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="jiyu-detect")
 
     # -- errors: every client mistake is a 4xx that names the field ---------------------------
 
@@ -140,6 +149,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if exc.status_code == 400 and "parsing the body" in str(exc.detail):  # bytes that are not UTF-8
             return _error(request, 400, "body is not valid UTF-8 JSON: it could not be decoded", "body")
         return _error(request, exc.status_code, str(exc.detail), None)
+
+    @app.exception_handler(BodyTooLarge)
+    async def _too_large(request: Request, exc: BodyTooLarge) -> Response:
+        return _error(request, 413, f"body: over the limit of {settings.max_body_bytes} bytes", "body")
+
+    @app.exception_handler(BodyTimeout)
+    async def _slow_body(request: Request, exc: BodyTimeout) -> Response:
+        return _error(request, 408, f"body: not received within {settings.body_timeout:g} s", "body")
+
+    @app.exception_handler(ClientLeft)
+    @app.exception_handler(ClientDisconnect)
+    async def _client_left(request: Request, exc: Exception) -> Response:
+        # nobody is left to read an answer: a log line, and 499 in the metrics, not a 500
+        log.info("%s client closed the connection before the answer", getattr(request.state, "request_id", "-"))
+        return Response(status_code=CLIENT_LEFT)
+
+    @app.exception_handler(DeadlinePassed)
+    async def _late(request: Request, exc: DeadlinePassed) -> Response:
+        return _error(request, 503, f"deadline passed before the check could start ({exc}); retry shortly", None, retry_after=1)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
@@ -158,23 +186,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     # -- auth -------------------------------------------------------------------------------
 
-    def _key_ok(request: Request, keys: tuple[str, ...]) -> bool:
-        header = request.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return False
-        given = token.strip().encode()
-        # compare against every key, always, in constant time per key
-        return any([hmac.compare_digest(given, k.encode()) for k in keys])
-
-    def require_key(request: Request) -> None:
-        if settings.api_keys and not _key_ok(request, settings.api_keys):
-            raise ApiError(401, "Authorization: a valid 'Bearer <API key>' is required", "Authorization")
-
     def require_admin(request: Request) -> None:
         if not settings.admin_keys:
             raise ApiError(403, "admin endpoints are disabled: set JIYU_ADMIN_KEYS", "Authorization")
-        if not _key_ok(request, settings.admin_keys):
+        if not key_ok(bearer(request.scope), settings.admin_keys):
             raise ApiError(401, "Authorization: a valid 'Bearer <admin key>' is required", "Authorization")
 
     def current(request: Request) -> Detector:
@@ -187,6 +202,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if len(text) > settings.max_text_chars:
             raise ApiError(413, f"{field}: {len(text)} characters, over the limit of {settings.max_text_chars}", field)
 
+    def check_budget(field: str, texts: list[str]) -> None:
+        total = sum(map(len, texts))
+        if total > settings.max_request_chars:
+            raise ApiError(413, f"{field}: {total} characters in all, over the per-request budget of {settings.max_request_chars}"
+                                " (split the request)", field)
+
+    async def judge(request: Request, fn, *args):  # noqa: ANN001, ANN202
+        """`fn(*args)` on a detection thread, unless the deadline passed or the client left first."""
+        deadline = request.scope["state"].get("deadline")
+        if deadline is not None and time.monotonic() > deadline:
+            raise DeadlinePassed("waited past the request's deadline")
+        return await asyncio.get_running_loop().run_in_executor(executor, _unless_late, deadline, fn, *args)
+
     # -- endpoints --------------------------------------------------------------------------
 
     # The hot path reads and validates its body itself (pydantic-core straight from bytes):
@@ -197,7 +225,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/v1/check", response_model=CheckResponse, responses=ERRORS, openapi_extra={"requestBody": check_body},
               summary="Check one reply or a batch before it is sent")
     async def check(request: Request) -> Any:
-        require_key(request)
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            # a form or text/plain body is what a web page can send without asking: refused
+            raise ApiError(415, f"Content-Type: application/json is required, got {content_type or 'none'!r}", "Content-Type")
         raw = await _body(request)
         if not raw.strip():
             raise ApiError(422, "body: a JSON object is required", "body")
@@ -215,11 +246,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:
             texts = [body.text]
             check_text("text", body.text)
+        check_budget("texts", texts)
         mode = body.mode or settings.mode
         if sum(map(len, texts)) <= INLINE_CHARS:
-            verdicts = await batcher.check(d, texts, mode)
+            verdicts = await batcher.check(d, texts, mode, request.scope["state"].get("deadline"))
         else:
-            verdicts = await run_in_threadpool(d.check_many, texts, mode)
+            verdicts = await judge(request, d.check_many, texts, mode)
         metrics.decisions(verdicts)
         _log_texts(request, texts)
         return _json({
@@ -230,21 +262,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "request_id": request.scope["state"]["request_id"],
         })
 
-    @app.post("/v1/conversations", response_model=ConversationResponse, responses=ERRORS, dependencies=[Depends(require_key)],
-              summary="Judge the agent turns of one conversation")
-    async def conversations(body: ConversationRequest, request: Request) -> Any:
-        d = current(request)
-        if len(body.turns) > settings.max_turns:
-            raise ApiError(413, f"turns: {len(body.turns)} items, over the limit of {settings.max_turns}", "turns")
-        for i, t in enumerate(body.turns):
-            check_text(f"turns[{i}].text", t.text)
-        conv = body.model_dump(exclude={"roles", "mode"})
+    conversation_body = {"required": True, "content": {"application/json": {"schema": ConversationRequest.model_json_schema()}}}
+
+    # The body is checked by the same validator `jiyu scan` uses (detector.conversation), so the
+    # API and the batch scorer accept and refuse the same calls with the same messages;
+    # ConversationRequest documents it.
+    @app.post("/v1/conversations", response_model=ConversationResponse, responses=ERRORS,
+              openapi_extra={"requestBody": conversation_body}, summary="Judge the agent turns of one conversation")
+    async def conversations(request: Request) -> Any:
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            raise ApiError(415, f"Content-Type: application/json is required, got {content_type or 'none'!r}", "Content-Type")
+        raw = await _body(request)
         try:
-            report = await run_in_threadpool(d.check_conversation, conv, body.roles, body.mode or settings.mode)
+            data = jsonout.loads(raw)
+        except ValueError as e:
+            raise ApiError(400, f"body is not valid UTF-8 JSON: {e}", "body") from None
+        if not isinstance(data, dict):
+            raise ApiError(422, "body: a JSON object is required", "body")
+        roles, mode = data.pop("roles", ["agent"]), data.pop("mode", None)
+        if not isinstance(roles, list) or not roles or not all(isinstance(r, str) for r in roles):
+            raise ApiError(422, "roles: a non-empty list of strings is required", "roles")
+        if mode is not None and mode not in ("realtime", "qa"):
+            raise ApiError(422, "mode: 'realtime' or 'qa'", "mode")
+        d = current(request)
+        try:
+            parse_conversation(data)
+        except ConversationError as e:
+            raise ApiError(422, str(e), str(e).split(":")[0]) from None
+        turns = data["turns"]
+        if len(turns) > settings.max_turns:
+            raise ApiError(413, f"turns: {len(turns)} items, over the limit of {settings.max_turns}", "turns")
+        for i, t in enumerate(turns):
+            check_text(f"turns[{i}].text", t["text"])
+        check_budget("turns", [t["text"] for t in turns])
+        try:
+            report = await judge(request, d.check_conversation, data, roles, mode or settings.mode)
         except ConversationError as e:
             raise ApiError(422, str(e), str(e).split(":")[0]) from None
         metrics.decisions([v.verdict for v in report.violations])
-        _log_texts(request, [t.text for t in body.turns])
+        _log_texts(request, [t["text"] for t in turns])
         return _json({
             **report.to_dict(),
             "lexicon_version": d.lexicon_version,
@@ -253,7 +310,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "request_id": request.state.request_id,
         })
 
-    @app.get("/v1/lexicon", response_model=LexiconInfo, responses=ERRORS, dependencies=[Depends(require_key)],
+    @app.get("/v1/lexicon", response_model=LexiconInfo, responses=ERRORS,
              summary="Versions and size of the lexicon in force")
     async def lexicon(request: Request) -> Any:
         d = current(request)
@@ -261,7 +318,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {
             "lexicon_version": lex.version, "model_version": d.model_version, "context_version": d.context_version,
             "packs": [p.meta.name for p in lex.packs], "rules": len(lex.rules), "patterns": len(lex.patterns),
-            "allowlist": len(lex.allow), "categories": lex.counts(),
+            "allowlist": len(lex.allow), "categories": lex.counts(), "worker": os.getpid(),
         }
 
     @app.post("/v1/admin/reload", response_model=ReloadResponse, responses=ERRORS, dependencies=[Depends(require_admin)],
@@ -270,7 +327,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with app.state.reload_lock:
             old = current(request)
             try:
-                new = await run_in_threadpool(build_detector, settings, old)
+                new = await asyncio.get_running_loop().run_in_executor(executor, build_detector, settings, old)
             except LexiconError as e:
                 shown = "; ".join(str(p) for p in e.problems[:10])
                 raise ApiError(422, f"lexicon refused ({len(e.problems)} problems), still serving {old.lexicon_version}: {shown}", "lexicon") from None
@@ -280,11 +337,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"lexicon_version": new.lexicon_version, "previous_lexicon_version": old.lexicon_version,
                 "model_version": new.model_version, "request_id": request.state.request_id}
 
-    @app.get("/healthz", summary="The process is up")
+    @app.head("/healthz", include_in_schema=False)
+    @app.get("/healthz", summary="The process is up (HEAD too)")
     async def healthz() -> dict:
         return {"status": "ok"}
 
-    @app.get("/readyz", responses={503: {"model": ErrorOut}}, summary="Lexicons and model are loaded")
+    @app.head("/readyz", include_in_schema=False)
+    @app.get("/readyz", responses={503: {"model": ErrorOut}}, summary="Lexicons and model are loaded (HEAD too)")
     async def readyz(request: Request) -> Any:
         d = current(request)
         return {"ready": True, "lexicon_version": d.lexicon_version, "model_version": d.model_version}
@@ -329,9 +388,16 @@ def _freeze_heap() -> None:
     gc.set_threshold(20_000, 10, 10)
 
 
-def _error(request: Request, status: int, message: str, field: str | None) -> Response:
+def _unless_late(deadline: float | None, fn, *args):  # noqa: ANN001, ANN202
+    """On the detection thread: the request may have waited for a thread past its deadline."""
+    if deadline is not None and time.monotonic() > deadline:
+        raise DeadlinePassed("waited for a detection thread past the request's deadline")
+    return fn(*args)
+
+
+def _error(request: Request, status: int, message: str, field: str | None, retry_after: int | None = None) -> Response:
     rid = getattr(request.state, "request_id", None) or uuid.uuid4().hex[:16]
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {"Retry-After": str(retry_after)} if retry_after else None
     return _json({"error": message, "field": field, "request_id": rid}, status, headers)
 
 

@@ -14,10 +14,15 @@ instead of two gave about 6, and a fifth fewer requests per second (bench/api.py
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 from detector import Detector
 from detector.verdict import Verdict
+
+
+class DeadlinePassed(Exception):
+    """The request's deadline passed before its detection started: dropped, never judged late."""
 
 
 class CheckBatcher:
@@ -29,15 +34,16 @@ class CheckBatcher:
 
     def __init__(self, max_chars: int = 8_000) -> None:
         self.max_chars = max_chars
-        self._pending: list[tuple[Detector, Sequence[str], str, asyncio.Future]] = []
+        self._pending: list[tuple[Detector, Sequence[str], str, asyncio.Future, float | None]] = []
 
-    def check(self, detector: Detector, texts: Sequence[str], mode: str) -> asyncio.Future:
-        """A future of `detector.check_many(texts, mode)`, judged two loop turns from now."""
+    def check(self, detector: Detector, texts: Sequence[str], mode: str, deadline: float | None = None) -> asyncio.Future:
+        """A future of `detector.check_many(texts, mode)`, judged two loop turns from now, or
+        DeadlinePassed if `deadline` (time.monotonic) has passed by then."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         if not self._pending:
             loop.call_soon(loop.call_soon, self._run)  # after the next I/O poll
-        self._pending.append((detector, texts, mode, future))
+        self._pending.append((detector, texts, mode, future, deadline))
         return future
 
     def _run(self) -> None:
@@ -49,9 +55,14 @@ class CheckBatcher:
         if self._pending:
             asyncio.get_running_loop().call_soon(self._run)
         groups: dict[tuple[int, str], list] = {}
+        now = time.monotonic()
         for item in batch:
-            if not item[3].cancelled():  # the client went away: nothing to judge
-                groups.setdefault((id(item[0]), item[2]), []).append(item)
+            if item[3].cancelled():  # the client went away: nothing to judge
+                continue
+            if item[4] is not None and now > item[4]:
+                item[3].set_exception(DeadlinePassed("waited past the request's deadline"))
+                continue
+            groups.setdefault((id(item[0]), item[2]), []).append(item)
         for items in groups.values():
             detector, mode = items[0][0], items[0][2]
             try:

@@ -308,11 +308,12 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import ipaddress
     import os
+    import shutil
     import tempfile
 
     import uvicorn
 
-    from api.settings import Settings
+    from api.settings import Settings, keys_configured_but_empty
 
     if args.lexicon:
         os.environ["JIYU_LEXICONS"] = os.pathsep.join(args.lexicon)
@@ -321,6 +322,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         loopback = args.host == "localhost" or ipaddress.ip_address(args.host).is_loopback
     except ValueError:
         loopback = False
+    for var in ("JIYU_API_KEYS", "JIYU_ADMIN_KEYS"):
+        if keys_configured_but_empty(var):  # meant to lock the API, and did not
+            if not loopback and not args.insecure_no_auth:
+                print(f"jiyu serve: {var} is set but holds no key: refusing to listen on {args.host} unprotected", file=sys.stderr)
+                return 2
+            print(f"jiyu serve: warning: {var} is set but holds no key", file=sys.stderr)
     if not settings.api_keys and not loopback and not args.insecure_no_auth:
         print(
             f"jiyu serve: refusing to listen on {args.host} without API keys: set JIYU_API_KEYS or JIYU_API_KEYS_FILE,"
@@ -329,12 +336,17 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
     os.environ["JIYU_LOG_LEVEL"] = args.log_level.upper()  # read by every worker's create_app
+    made = None
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="jiyu-metrics-")  # /metrics sums all workers
-    uvicorn.run(
-        "api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-        loop="uvloop", http="httptools", access_log=False, log_level=args.log_level,
-    )
+        made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="jiyu-metrics-")  # /metrics sums all workers
+    try:
+        uvicorn.run(
+            "api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
+            loop="uvloop", http="httptools", access_log=False, log_level=args.log_level,
+        )
+    finally:
+        if made:  # nothing of ours left behind in the temp directory
+            shutil.rmtree(made, ignore_errors=True)
     return 0
 
 

@@ -18,7 +18,7 @@ ROLE_ALIASES = {
 
 # Validated as typed dicts, not models: a nightly scan parses millions of turns, and pydantic
 # checks a dict of 20 turns about four times faster than it builds 20 model objects.
-@with_config(ConfigDict(extra="allow"))
+@with_config(ConfigDict(extra="allow", allow_inf_nan=False))
 class Turn(TypedDict):
     speaker: str
     text: str
@@ -40,15 +40,38 @@ class ConversationError(ValueError):
 
 
 def parse_conversation(data: Any) -> Conversation:
-    """The conversation as a checked dict (other fields kept), or ConversationError naming the field."""
+    """The conversation as a checked dict (other fields kept), or ConversationError naming the field.
+
+    The one validator of calls: `jiyu scan` (every format) and the API's /v1/conversations
+    accept and refuse the same calls with the same messages."""
     if not isinstance(data, dict):
         raise ConversationError(f"a conversation must be a JSON object, got {type(data).__name__}")
     try:
-        return _CONVERSATION.validate_python(data)
+        conv = _CONVERSATION.validate_python(data)
     except ValidationError as e:
         first = e.errors()[0]
-        loc = ".".join(str(x) for x in first["loc"])
-        raise ConversationError(f"{loc}: {first['msg']}") from None
+        raise ConversationError(f"{field_path(first['loc'])}: {first['msg']}") from None
+    if not conv["turns"]:
+        raise ConversationError("turns: no turns (a call needs at least one)")
+    _check_times(conv["turns"])
+    return conv
+
+
+def field_path(loc: tuple) -> str:
+    """`turns[0].text` from pydantic's ('turns', 0, 'text'): the form the API's `field` uses too."""
+    return "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc).lstrip(".")
+
+
+def _check_times(turns: list) -> None:
+    last = None
+    for k, t in enumerate(turns):
+        start, end = t.get("start"), t.get("end")
+        if start is not None and end is not None and end < start:
+            raise ConversationError(f"turns[{k}].end: {end} is before its start {start}")
+        if start is not None:
+            if last is not None and start < last:
+                raise ConversationError(f"turns[{k}].start: {start} is before the previous turn's start ({last})")
+            last = start
 
 
 def role_of(speaker: str, agent_speakers: set[str] | frozenset = frozenset()) -> str:

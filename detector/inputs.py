@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import orjson
+from . import jsonout
 
 _BAD_BYTES = re.compile("[\udc80-\udcff]")
 SAMPLE = 1 << 16  # bytes read to detect an encoding
@@ -205,12 +205,9 @@ def json_object(raw: RawLine) -> dict | BadRecord:
     if raw.text is None:
         return BadRecord(raw.file, raw.line, raw.error, kind="decode")
     try:
-        obj = orjson.loads(raw.text)
-    except orjson.JSONDecodeError:  # orjson is strict (NaN, huge integers): the json module decides
-        try:
-            obj = json.loads(raw.text)
-        except json.JSONDecodeError as e:
-            return BadRecord(raw.file, raw.line, f"invalid JSON: {e.msg} (column {e.colno})")
+        obj = jsonout.loads(raw.text)
+    except json.JSONDecodeError as e:
+        return BadRecord(raw.file, raw.line, f"invalid JSON: {e.msg} (column {e.colno})")
     if not isinstance(obj, dict):
         return BadRecord(raw.file, raw.line, f"expected a JSON object, got {type_name(obj)}")
     return obj

@@ -175,11 +175,7 @@ def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
                                if conf["html"] and record["flagged"] else None))
         return items[-1].line, out
     # problems first, then every good call's agent turns judged together
-    problems = [
-        r if isinstance(r, inputs.BadRecord)
-        else transcripts.check_order(r.data, Path(r.file), r.line) if isinstance(r.data.get("turns"), list) else None
-        for r in chunk
-    ]
+    problems = [r if isinstance(r, inputs.BadRecord) else None for r in chunk]
     good = [r for r, problem in zip(chunk, problems) if problem is None]
     reports = iter(d.check_conversations([r.data for r in good], roles=conf["roles"], score_sheet=sheet,
                                          agent_speakers=conf["agent_speakers"], infer_agent=conf["infer_agent"]))

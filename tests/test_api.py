@@ -136,7 +136,8 @@ def test_when_not_loaded_yet_then_readyz_and_check_say_503(client):
 
 def test_when_requests_served_then_metrics_count_them(client):
     client.post("/v1/check", json={"texts": ["问别人去", "您好"]}, headers=AUTH)
-    text = client.get("/metrics").text
+    assert client.get("/metrics").status_code == 401  # keys set: /metrics is not public unless listed
+    text = client.get("/metrics", headers=AUTH).text
     assert 'jiyu_requests_total{endpoint="/v1/check",method="POST",status="200"}' in text
     assert 'jiyu_decisions_total{category="impatient",decision="violation"}' in text
     assert "jiyu_request_seconds_bucket" in text
@@ -184,6 +185,6 @@ def test_when_same_reply_sent_twice_then_cached_verdict_is_identical_and_counted
     first = client.post("/v1/check", json=body, headers=AUTH).json()["results"]
     second = client.post("/v1/check", json=body, headers=AUTH).json()["results"]
     assert first == second and first[0]["flagged"]
-    metrics = client.get("/metrics").text
+    metrics = client.get("/metrics", headers=AUTH).text
     hits = next(float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("jiyu_cache_hits_total"))
     assert hits >= 2

@@ -82,8 +82,8 @@ def test_when_records_are_bad_then_each_reported_with_line_and_reason_and_rest_s
     rows, r = scan(str(FIX / "bad_calls.jsonl"), "--format", "conversations", "--errors", str(errs))
     assert [x["conversation_id"] for x in rows] == ["ok-1", "ok-2"]
     bad = [(e["line"], e["error"]) for e in map(json.loads, errs.read_text(encoding="utf-8").splitlines())]
-    assert bad[0] == (2, "turn 1: starts at 1, before the previous turn (5)")
-    assert bad[1] == (3, "turns.0.text: Field required")
+    assert bad[0] == (2, "turns[1].start: 1.0 is before the previous turn's start (5.0)")
+    assert bad[1] == (3, "turns[0].text: Field required")
     assert bad[2] == (4, "turns: Field required")
     assert bad[3][0] == 5 and bad[3][1].startswith("invalid JSON")
     strict = jiyu("scan", "--no-classifier", "--strict", str(FIX / "bad_calls.jsonl"))

@@ -214,7 +214,7 @@ def test_when_an_agent_turn_has_no_text_then_the_call_is_a_bad_record(tmp_path, 
     call = diarised("c1", "坐席", "客户")
     call["turns"][2]["text"] = 42
     code, rows, err = run(capfd, write_jsonl(tmp_path / "c.jsonl", [call]))
-    assert rows == [] and "turns.2.text" in err
+    assert rows == [] and "turns[2].text" in err
 
 
 def test_stdin_is_read_with_format_detected(monkeypatch, capfd):

@@ -32,7 +32,8 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server():
     port = _free_port()
-    env = {**os.environ, "JIYU_API_KEYS": KEY}
+    # keys set, and the docs opened to browsers as an operator would (JIYU_PUBLIC_PATHS)
+    env = {**os.environ, "JIYU_API_KEYS": KEY, "JIYU_PUBLIC_PATHS": "/healthz,/readyz,/docs,/openapi.json"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "detector.cli", "serve", "--port", str(port), "--log-level", "warning"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -93,7 +94,7 @@ def test_when_served_beyond_loopback_without_keys_then_refused():
 
 _app = create_app(Settings(api_keys=(KEY,)))
 _app.state.detector = Detector(mode="realtime")  # ready before the first generated request
-schema = schemathesis.openapi.from_asgi("/openapi.json", _app)
+schema = schemathesis.openapi.from_asgi("/openapi.json", _app, headers={"Authorization": f"Bearer {KEY}"})  # keys set: the schema needs one
 
 
 @schema.parametrize()
