@@ -36,6 +36,7 @@ from .admission import CLIENT_LEFT, Admission, BodyTimeout, BodyTooLarge, Client
 from .auth import KeyGate, bearer, key_ok
 from .batching import CheckBatcher, DeadlinePassed
 from .docs import add_docs
+from .reload import POLL, State, compile_elsewhere, wait_for_workers
 from .metrics import Metrics
 from .schemas import (
     CheckRequest,
@@ -99,11 +100,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):  # noqa: ANN202
+        state = app.state.reload_state = State(os.environ.get("JIYU_STATE_DIR"))
+
         def load() -> None:
             try:
+                generation = state.generation()["generation"]  # a worker restarted after reloads starts current
                 d = build_detector(settings)
                 d.check("您好，请问有什么可以帮您？")  # warm the fold table and jieba before saying ready
-                app.state.detector = d
+                app.state.detector, app.state.generation = d, generation
+                state.report(generation, d.lexicon_version)
                 _freeze_heap()
                 log.info("ready: lexicon %s, model %s", app.state.detector.lexicon_version, app.state.detector.model_version)
             except Exception as e:  # noqa: BLE001 — reported by /readyz, never silently
@@ -111,7 +116,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 log.error("detector failed to load: %s", app.state.load_error)
 
         threading.Thread(target=load, name="jiyu-load", daemon=True).start()
-        yield
+        watcher = asyncio.create_task(follow_reloads(state))
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            state.leave()
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    async def follow_reloads(state: State) -> None:
+        """Switch to each new generation a reload publishes (this worker's or another's)."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(POLL)
+            old = app.state.detector
+            if old is None:
+                continue
+            published = state.generation()
+            if published["generation"] <= app.state.generation:
+                continue
+            try:  # from the disk cache the reload's child filled: a load, not a rebuild
+                new = await loop.run_in_executor(executor, build_detector, settings, old)
+            except LexiconError as e:  # the packs changed again since they were checked: keep serving
+                log.error("reload generation %d refused here: %s", published["generation"], e)
+                app.state.generation = published["generation"]
+                state.report(published["generation"], old.lexicon_version, str(e)[:500])
+                continue
+            app.state.detector, app.state.generation = new, published["generation"]  # one reference swap
+            _freeze_heap()
+            state.report(published["generation"], new.lexicon_version)
+            log.info("reloaded lexicon %s -> %s (generation %d)", old.lexicon_version, new.lexicon_version, published["generation"])
 
     app = FastAPI(
         title="jiyu 忌语 API",
@@ -123,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     add_docs(app)
     app.state.detector = None
+    app.state.generation = 0
     app.state.load_error = None
     app.state.reload_lock = asyncio.Lock()
     app.state.settings = settings
@@ -319,23 +354,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "lexicon_version": lex.version, "model_version": d.model_version, "context_version": d.context_version,
             "packs": [p.meta.name for p in lex.packs], "rules": len(lex.rules), "patterns": len(lex.patterns),
             "allowlist": len(lex.allow), "categories": lex.counts(), "worker": os.getpid(),
+            "generation": app.state.generation,
         }
 
     @app.post("/v1/admin/reload", response_model=ReloadResponse, responses=ERRORS, dependencies=[Depends(require_admin)],
               summary="Re-read the lexicon packs and swap them in without a restart")
     async def reload(request: Request) -> Any:
+        state: State = app.state.reload_state
         async with app.state.reload_lock:
             old = current(request)
-            try:
-                new = await asyncio.get_running_loop().run_in_executor(executor, build_detector, settings, old)
-            except LexiconError as e:
-                shown = "; ".join(str(p) for p in e.problems[:10])
-                raise ApiError(422, f"lexicon refused ({len(e.problems)} problems), still serving {old.lexicon_version}: {shown}", "lexicon") from None
-            app.state.detector = new  # one reference swap: requests in flight keep the old detector
-        _freeze_heap()
-        log.info("reloaded lexicon %s -> %s", old.lexicon_version, new.lexicon_version)
-        return {"lexicon_version": new.lexicon_version, "previous_lexicon_version": old.lexicon_version,
-                "model_version": new.model_version, "request_id": request.state.request_id}
+            version, problems = await compile_elsewhere(settings.lexicons)
+            if problems:
+                shown = "; ".join(problems[:10])
+                raise ApiError(422, f"lexicon refused ({len(problems)} problems), still serving {old.lexicon_version}: {shown}", "lexicon")
+            generation = state.publish(version)
+            workers = await wait_for_workers(state, generation, settings.reload_timeout)
+        switched = all(w["generation"] >= generation and w["lexicon_version"] == version for w in workers.values())
+        log.info("reload generation %d: lexicon %s -> %s, all workers switched: %s", generation, old.lexicon_version, version, switched)
+        return {"lexicon_version": version, "previous_lexicon_version": old.lexicon_version,
+                "model_version": old.model_version, "generation": generation,
+                "workers": {str(pid): w["lexicon_version"] for pid, w in sorted(workers.items())},
+                "all_workers_switched": switched, "request_id": request.state.request_id}
 
     @app.head("/healthz", include_in_schema=False)
     @app.get("/healthz", summary="The process is up (HEAD too)")
@@ -406,6 +445,7 @@ class RequestContext:
 
     def __init__(self, app, metrics: Metrics):  # noqa: ANN001
         self.app, self.metrics = app, metrics
+        self.worker = str(os.getpid()).encode()  # X-Jiyu-Worker: which worker answered (reloads, debugging)
 
     async def __call__(self, scope, receive, send):  # noqa: ANN001, ANN204
         if scope["type"] != "http":
@@ -420,7 +460,7 @@ class RequestContext:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode())]
+                message["headers"] = [*message.get("headers", []), (b"x-request-id", rid.encode()), (b"x-jiyu-worker", self.worker)]
             await send(message)
 
         try:

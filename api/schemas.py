@@ -137,12 +137,18 @@ class LexiconInfo(BaseModel):
     patterns: int = Field(examples=[4])
     allowlist: int = Field(examples=[122])
     categories: dict[str, int] = Field(description="Rules per category.", examples=[{"disrespectful": 129, "unfriendly": 90, "impatient": 88, "impolite": 73}])
+    worker: int | None = Field(None, description="Process id of the worker that answered.")
+    generation: int | None = Field(None, description="Reloads this worker has applied since the server started.")
 
 
 class ReloadResponse(BaseModel):
     lexicon_version: str
     previous_lexicon_version: str
     model_version: str | None
+    generation: int = Field(description="Reloads since the server started; every worker reports the one it serves.", examples=[1])
+    workers: dict[str, str] = Field(description="Each live worker's process id and the lexicon version it serves.",
+                                    examples=[{"4121": "de60383a1f98", "4122": "de60383a1f98"}])
+    all_workers_switched: bool = Field(description="Every worker serves the new lexicon (else see `workers`).", examples=[True])
     request_id: str
 
 

@@ -49,6 +49,7 @@ class Settings:
     body_timeout: float = 10.0  # seconds to receive a body (slow uploads get 408)
     threads: int = 2  # detection threads for large requests (the GIL makes more pointless)
     public_paths: tuple[str, ...] = ("/healthz", "/readyz")  # need no key when keys are set
+    reload_timeout: float = 10.0  # seconds a reload waits for every worker to switch
 
     @classmethod
     def from_env(cls) -> Settings:

@@ -336,17 +336,21 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
     os.environ["JIYU_LOG_LEVEL"] = args.log_level.upper()  # read by every worker's create_app
-    made = None
+    made = []
     if args.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        made = os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="jiyu-metrics-")  # /metrics sums all workers
+        made.append(tempfile.mkdtemp(prefix="jiyu-metrics-"))  # /metrics sums all workers
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = made[-1]
+    if not os.environ.get("JIYU_STATE_DIR"):  # where a reload reaches every worker (api/reload.py)
+        made.append(tempfile.mkdtemp(prefix="jiyu-state-"))
+        os.environ["JIYU_STATE_DIR"] = made[-1]
     try:
         uvicorn.run(
             "api.app:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
             loop="uvloop", http="httptools", access_log=False, log_level=args.log_level,
         )
     finally:
-        if made:  # nothing of ours left behind in the temp directory
-            shutil.rmtree(made, ignore_errors=True)
+        for directory in made:  # nothing of ours left behind in the temp directory
+            shutil.rmtree(directory, ignore_errors=True)
     return 0
 
 
