@@ -462,7 +462,9 @@ def build_parser() -> argparse.ArgumentParser:
                 "  JIYU_ADMIN_KEYS / JIYU_ADMIN_KEYS_FILE   keys for POST /v1/admin/reload\n"
                 "  JIYU_MODE (realtime)   JIYU_LEXICONS (extra packs, os.pathsep-separated)   JIYU_MODEL_DIR (a trained model)\n"
                 "  JIYU_CLASSIFIER (1)   JIYU_MAX_TEXT_CHARS (10000)   JIYU_MAX_BATCH (256)   JIYU_MAX_TURNS (2000)\n"
-                "  JIYU_CACHE_SIZE (10000)   JIYU_LOG_TEXT (0)\n\n" + p.epilog)
+                "  JIYU_CACHE_SIZE (10000)   JIYU_LOG_TEXT (0)   JIYU_PUBLIC_PATHS (/healthz,/readyz: need no key)\n"
+                "  JIYU_MAX_IN_FLIGHT (128)   JIYU_REQUEST_TIMEOUT (5 s)   JIYU_MAX_BODY_BYTES (2 MiB)   JIYU_BODY_TIMEOUT (10 s)\n"
+                "  JIYU_MAX_REQUEST_CHARS (200000)   JIYU_THREADS (2)   JIYU_STATE_DIR (reload state; made when unset)\n\n" + p.epilog)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (beyond loopback needs API keys)")
     p.add_argument("--port", type=int, default=8000, help="TCP port")
     p.add_argument("--workers", type=int, default=1, help="worker processes, each with its own detector")

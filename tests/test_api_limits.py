@@ -239,8 +239,6 @@ def test_slow_upload_gets_408():
 
 
 def test_client_leaving_mid_body_is_not_a_500(client):
-    from api.admission import ClientLeft  # noqa: F401 — the path exercised: receive() reports a disconnect
-
     app = client.app
     messages = iter([{"type": "http.request", "body": b'{"te', "more_body": True}, {"type": "http.disconnect"}])
     sent = []
