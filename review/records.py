@@ -47,7 +47,8 @@ def _get(rec: dict, name: str, kinds: tuple[type, ...], where: str, required: bo
         return None
     if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
         want = {str: "a string", int: "an integer", float: "a number", list: "a list", bool: "true/false", dict: "an object"}
-        raise BadLine(f"{where}{name}: expected {' or '.join(dict.fromkeys(want[k] for k in kinds))}, got {orjson.dumps(value).decode()[:40]}")
+        names = [want[k] for k in kinds if not (k is int and float in kinds)]  # a number includes integers
+        raise BadLine(f"{where}{name}: expected {' or '.join(names)}, got {orjson.dumps(value).decode()[:40]}")
     return value
 
 
