@@ -67,7 +67,11 @@ def add_parser(command: Callable[..., argparse.ArgumentParser]) -> argparse.Argu
 
 def _run(body: Callable[[], int]) -> int:
     """Database problems are the user's to fix: a message and exit 2, no traceback."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
+    try:
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+    except ImportError:
+        print("jiyu review: the review workbench needs its extra: pip install 'jiyu[review]'", file=sys.stderr)
+        return 2
 
     from .db import StoreError
 

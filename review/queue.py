@@ -46,7 +46,7 @@ class Filters:
     date_to: dt.datetime | None = None  # exclusive
     score_min: float | None = None
     score_max: float | None = None
-    team_ids: tuple[int, ...] | None = None  # None: every team; (): items of no team only... see where()
+    team_ids: tuple[int, ...] | None = None  # None: every team; else only items of these teams
     states: tuple[str, ...] | None = None
 
     def where(self) -> list:

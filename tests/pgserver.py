@@ -36,8 +36,9 @@ def find_bindir() -> Path | None:
 
 
 class PostgresServer:
-    def __init__(self, bindir: Path) -> None:
+    def __init__(self, bindir: Path, fsync: bool = False) -> None:
         self.bindir = bindir
+        self.fsync = fsync  # off for tests; on for benchmarks, as a real server runs
         self.dir = Path(tempfile.mkdtemp(prefix="jiyu-pg-"))
         self.data = self.dir / "data"
         self.port = 5432 + uuid.uuid4().int % 20000  # names the socket file only: nothing listens on TCP
@@ -60,7 +61,7 @@ class PostgresServer:
 
     def start(self) -> None:
         self._run("initdb", "-D", str(self.data), "-U", "jiyu", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-sync")
-        options = f"-k {self.dir} -p {self.port} -c listen_addresses='' -c fsync=off -c max_connections=50"
+        options = f"-k {self.dir} -p {self.port} -c listen_addresses='' -c fsync={'on' if self.fsync else 'off'} -c max_connections=50"
         self._run("pg_ctl", "-D", str(self.data), "-o", options, "-l", str(self.dir / "log"), "-w", "-t", "60", "start")
 
     def stop(self) -> None:

@@ -170,3 +170,25 @@ def test_when_the_store_is_missing_or_unreachable_then_the_cli_says_so_without_a
     assert "only SQLite and PostgreSQL" in capsys.readouterr().err
     assert jiyu(["review", "stats", "--db", f"postgresql+psycopg://nobody@/x?host={tmp_path}&port=1"]) == 2
     assert "database error" in capsys.readouterr().err
+
+
+def _parsers(parser, path=()):  # noqa: ANN001, ANN202
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _parsers(sub, (*path, name))
+
+
+def test_when_review_help_is_asked_then_every_option_is_explained_and_every_command_has_examples():
+    from detector.cli import build_parser
+
+    review = next(p for path, p in _parsers(build_parser()) if path == ("review",))
+    seen = list(_parsers(review, ("review",)))
+    assert {path for path, _ in seen} >= {("review", "db", "upgrade"), ("review", "import"), ("review", "stats")}
+    for path, parser in seen:
+        assert parser.epilog and "examples:" in parser.epilog and "jiyu review" in parser.epilog, path
+        for action in parser._actions:
+            assert action.help, (path, action.dest)
