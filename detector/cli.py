@@ -506,6 +506,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("dirs", nargs="*", metavar="DIR", help="lexicon pack directories")
     q.add_argument("--no-default", action="store_true", help="check DIRs without layering them over the default pack")
     q.set_defaults(func=cmd_lexicon_check)
+
+    from review.cli import add_parser as add_review  # the review workbench: its own package (review/)
+
+    add_review(command)
     return parser
 
 

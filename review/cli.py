@@ -1,0 +1,160 @@
+"""`jiyu review ...`: the review workbench's commands. detector/cli.py mounts them with
+add_parser(); nothing heavy is imported until a review command runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _examples(*lines: str) -> str:
+    return "examples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+def _add_db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", metavar="URL", help="the review database: sqlite:///FILE or postgresql+psycopg://USER:PASSWORD@HOST/DB"
+                                              " (default: $JIYU_REVIEW_DB, else sqlite:///jiyu-review.db)")
+
+
+def add_parser(command: Callable[..., argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """Add `review` through the main CLI's `command(name, help, *examples)`."""
+    p = command("review", "the review workbench: import flagged records from jiyu scan into a queue for reviewers",
+                "jiyu scan calls.jsonl -o scanned.jsonl && jiyu review import scanned.jsonl --conversations calls.jsonl",
+                "jiyu review stats", "JIYU_REVIEW_DB=postgresql+psycopg://qa@dbhost/review jiyu review db upgrade")
+    fmt = p.formatter_class
+    sub = p.add_subparsers(dest="review_command", required=True, help="what to do (jiyu review COMMAND --help)")
+
+    def cmd(parent, name: str, help: str, *examples: str) -> argparse.ArgumentParser:  # noqa: A002, ANN001
+        return parent.add_parser(name, help=help, description=help, formatter_class=fmt, epilog=_examples(*examples))
+
+    q = cmd(sub, "db", "the database schema", "jiyu review db upgrade --db sqlite:///review.db", "jiyu review db current")
+    dsub = q.add_subparsers(dest="db_command", required=True, help="what to do with the schema")
+    r = cmd(dsub, "upgrade", "create the tables, or migrate them to this version of jiyu (a no-op when current)",
+            "jiyu review db upgrade", "jiyu review db upgrade --db postgresql+psycopg://qa:secret@localhost/review")
+    _add_db(r)
+    r.set_defaults(func=cmd_db_upgrade)
+    r = cmd(dsub, "current", "print the schema revision of the database and the one this jiyu needs",
+            "jiyu review db current --db sqlite:///review.db")
+    _add_db(r)
+    r.set_defaults(func=cmd_db_current)
+
+    q = cmd(sub, "import", "queue the flagged records of jiyu scan output (utterance verdicts and call reports) for review;"
+                           " importing a file again adds nothing twice",
+            "jiyu review import scanned.jsonl",
+            "jiyu review import day1.jsonl day2.jsonl --conversations calls1.jsonl calls2.jsonl --team 华东一组",
+            "jiyu review import out.jsonl --db sqlite:///review.db --strict   # exit 1 if a line was skipped")
+    q.add_argument("files", nargs="+", metavar="FILE", help="JSONL written by `jiyu scan` (-o or stdout)")
+    q.add_argument("--conversations", nargs="+", default=[], metavar="FILE",
+                   help="the conversations JSONL that jiyu scan read: each call's turns (speakers, times) kept as context")
+    q.add_argument("--team", help="queue every imported item for this team (created if new; default: the agent's team, if known)")
+    q.add_argument("--mode", choices=("qa", "realtime"), default="qa",
+                   help="the scan's mode, for records that do not say (call reports); jiyu scan defaults to qa")
+    q.add_argument("--strict", action="store_true", help="exit 1 if any line was skipped")
+    q.add_argument("-q", "--quiet", action="store_true", help="no per-line messages on stderr, only the summary")
+    _add_db(q)
+    q.set_defaults(func=cmd_import)
+
+    q = cmd(sub, "stats", "count the items per review state, outcome, category and scored decision",
+            "jiyu review stats", "jiyu review stats --json --db sqlite:///review.db")
+    q.add_argument("--json", action="store_true", help="one JSON object instead of the table")
+    _add_db(q)
+    q.set_defaults(func=cmd_stats)
+    return p
+
+
+def _run(body: Callable[[], int]) -> int:
+    """Database problems are the user's to fix: a message and exit 2, no traceback."""
+    try:
+        from sqlalchemy.exc import OperationalError, ProgrammingError
+    except ImportError:
+        print("jiyu review: the review workbench needs its extra: pip install 'jiyu[review]'", file=sys.stderr)
+        return 2
+
+    from .db import StoreError
+
+    try:
+        return body()
+    except StoreError as e:
+        print(f"jiyu review: {e}", file=sys.stderr)
+    except (OperationalError, ProgrammingError) as e:
+        print(f"jiyu review: database error: {str(e.orig).strip().splitlines()[0]}", file=sys.stderr)
+    return 2
+
+
+def _engine(args: argparse.Namespace):  # noqa: ANN202
+    from .db import engine_for
+
+    return engine_for(args.db)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    def body() -> int:
+        from .db import upgrade
+
+        engine = _engine(args)
+        before, after = upgrade(engine)
+        where = engine.url.render_as_string(hide_password=True)
+        print(f"{where}: schema {after}" + (" (already current)" if before == after else f" (was {before or 'empty'})"))
+        return 0
+
+    return _run(body)
+
+
+def cmd_db_current(args: argparse.Namespace) -> int:
+    def body() -> int:
+        from .db import current_revision, head_revision
+
+        engine = _engine(args)
+        current, head = current_revision(engine), head_revision()
+        print(f"{engine.url.render_as_string(hide_password=True)}: schema {current or 'none'}; this jiyu needs {head}")
+        return 0 if current == head else 1
+
+    return _run(body)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    paths = [Path(f) for f in args.files]
+    conversations = [Path(f) for f in args.conversations]
+    for path in paths + conversations:
+        if not path.is_file():
+            print(f"jiyu review: {path}: {'is a directory, not a file' if path.is_dir() else 'no such file'}", file=sys.stderr)
+            return 2
+
+    def body() -> int:
+        from .db import ready, sessions
+        from .importer import import_files
+
+        engine = _engine(args)
+        ready(engine)
+        with sessions(engine)() as session:
+            r = import_files(session, paths, conversations=conversations, team=args.team, default_mode=args.mode,
+                             report=(lambda m: None) if args.quiet else (lambda m: print(f"jiyu review: {m}", file=sys.stderr)))
+        calls = f" ({r.conversations} new calls, {r.context} given their turns)" if r.conversations or r.context else ""
+        print(f"imported {r.added} items{calls}; {r.duplicates} already in the store; {r.unflagged} records passed"
+              f" (not queued); {r.bad} bad lines skipped -> {engine.url.render_as_string(hide_password=True)}")
+        return 1 if args.strict and r.bad else 0
+
+    return _run(body)
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    def body() -> int:
+        from .db import ready, sessions
+        from .queue import counts
+
+        engine = _engine(args)
+        ready(engine, create=False)
+        with sessions(engine)() as session:
+            c = counts(session)
+        if args.json:
+            print(json.dumps(c, ensure_ascii=False))
+            return 0
+        print(f"{c['items']} items")
+        for group in ("state", "outcome", "category", "decision"):
+            print(f"  {group:9s} " + "  ".join(f"{k} {n}" for k, n in c[group].items()))
+        return 0
+
+    return _run(body)
