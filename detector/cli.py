@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -147,6 +148,10 @@ def cmd_scan(args: argparse.Namespace) -> int:
         print(f"jiyu scan: stopped by {name}: {summary.scored} record(s) in {args.output or 'the output'}"
               + (f" ({summary.resumed} from an earlier run)" if summary.resumed else "")
               + ("; run the same command with --resume to continue" if args.output else ""), file=sys.stderr)
+        if summary.abandoned_workers:  # outputs are closed; the pool's threads may never finish: end here
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(128 + summary.interrupted)
         return 128 + summary.interrupted
     totals = summary.to_dict()
     if not args.quiet:
@@ -539,7 +544,7 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(s, handler)
 
 
-class _Stopped(Exception):
+class _Stopped(BaseException):  # like KeyboardInterrupt: nothing may swallow it
     def __init__(self, signum: int) -> None:
         self.signum = signum
 

@@ -16,8 +16,9 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -204,7 +205,10 @@ def judge_chunk(job: tuple) -> tuple[int, list[Outcome]]:
     return items[-1].line, out
 
 
-class Interrupted(Exception):
+class Interrupted(BaseException):
+    """SIGINT/SIGTERM: a BaseException, like KeyboardInterrupt, so no `except Exception` on the
+    way (a library's, ours) can swallow it and let the scan run on."""
+
     def __init__(self, signum: int) -> None:
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
@@ -234,9 +238,43 @@ class _Stop:
 
 
 def _worker_init() -> None:
-    # Ctrl-C reaches the whole process group: the parent decides; the pool's terminate() uses SIGTERM
+    # Ctrl-C reaches the whole process group: the parent decides, and ends workers itself
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+class Workers:
+    """Chunks judged in worker processes, results in input order, a few chunks in flight each.
+
+    Stopping a process pool at an arbitrary moment can deadlock in the pool's own threads
+    (multiprocessing.Pool.terminate takes the task queue's lock, which an idle worker holds while it
+    waits; ProcessPoolExecutor's manager thread waits for the rest of a result a killed worker was
+    writing). So when stopped, the workers are killed and the executor abandoned, not joined; the
+    command then ends the process with os._exit once its outputs are closed (see cli.cmd_scan).
+    """
+
+    def __init__(self, n: int) -> None:
+        self.executor = ProcessPoolExecutor(n, mp_context=multiprocessing.get_context("fork"), initializer=_worker_init)
+        self.window = 2 * n
+
+    def map(self, jobs: Iterator[tuple]) -> Iterator[tuple[int, list[Outcome]]]:
+        pending: deque = deque()
+        for job in jobs:
+            pending.append(self.executor.submit(judge_chunk, job))
+            if len(pending) >= self.window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+    def close(self, stopped: bool) -> None:
+        if not stopped:
+            self.executor.shutdown(wait=True)
+            return
+        for process in list((self.executor._processes or {}).values()):  # noqa: SLF001 — no public way to kill them
+            process.kill()
+        self.abandoned = True
+
+    abandoned = False  # True: threads of the executor may be stuck; the process must end with os._exit
 
 
 def run(detector, opts, progress) -> Summary:  # noqa: ANN001
@@ -271,20 +309,20 @@ def run(detector, opts, progress) -> Summary:  # noqa: ANN001
     _DETECTOR, _DONE = detector, done
     stop = _Stop()
     previous = {s: signal.signal(s, stop) for s in STOP_SIGNALS}
-    pool = None
+    pool: Workers | None = None
 
     def jobs(stream: Iterator, fmt: str) -> Iterator[tuple]:
         while chunk := list(islice(stream, BATCH)):
             yield chunk, fmt, conf, sheet
 
     try:
-        pool = multiprocessing.get_context("fork").Pool(opts.workers, initializer=_worker_init) if opts.workers > 1 else None
+        pool = Workers(opts.workers) if opts.workers > 1 else None
         for path, fmt in fmts:
             bar = progress(path, fmt)
             good = bad = undecodable = 0
             work = jobs(records(path, fmt, opts), fmt)
             # imap keeps input order; a few chunks in flight per worker keep both cores busy
-            results = pool.imap(judge_chunk, work, chunksize=1) if pool else map(judge_chunk, work)
+            results = pool.map(work) if pool else map(judge_chunk, work)
             for last_line, outcomes in results:
                 with stop:  # a chunk's lines are written whole: a signal waits until they are on disk
                     for o in outcomes:
@@ -331,8 +369,7 @@ def run(detector, opts, progress) -> Summary:  # noqa: ANN001
         for s, handler in previous.items():
             signal.signal(s, handler)
         if pool:
-            pool.terminate()
-            pool.join()
+            pool.close(stopped=summary.interrupted is not None)
         for w in (out, errors, vcsv):
             if w:
                 w.close()
@@ -340,4 +377,5 @@ def run(detector, opts, progress) -> Summary:  # noqa: ANN001
         Path(opts.summary).write_text(json.dumps(summary.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
     if page and summary.interrupted is None:  # else its parts stay for --resume
         page.close(summary.to_dict(), conf["versions"])
+    summary.abandoned_workers = bool(pool and pool.abandoned)
     return summary

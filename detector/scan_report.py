@@ -71,6 +71,7 @@ class Summary:
     per_category: Counter = field(default_factory=Counter)  # every label of every flagged record
     failed_files: list[str] = field(default_factory=list)  # files of which no record could be read
     interrupted: int | None = None  # the signal that stopped the run
+    abandoned_workers: bool = False  # stopped with worker processes killed (the process must exit at once)
     agents: dict = field(default_factory=lambda: defaultdict(lambda: {"calls": 0, "flagged_calls": 0, "violations": 0,
                                                                           "reviews": 0, "score_sum": 0.0, "passed": 0,
                                                                           "categories": Counter()}))
