@@ -188,6 +188,7 @@ class Sample:
     version: str | None = None
     retry_after: bool = False
     connect: float = -1.0  # seconds to open a new connection (-1: a kept-alive one was reused)
+    error: str | None = None  # the exception of a connection error
 
     @property
     def latency(self) -> float:
@@ -214,11 +215,13 @@ def classify(status: int) -> str:
 
 
 class Pool:
-    """Keep-alive connections to one port, at most `cap` open (or opening) at once."""
+    """Keep-alive connections to one port, at most `cap` open (or opening) at once. A connection
+    idle for longer than `max_idle` is closed rather than reused: uvicorn closes idle ones after
+    5 s, and a request written into that close would be a failure of the client's making."""
 
-    def __init__(self, port: int, cap: int):
-        self.port, self.cap = port, cap
-        self.idle: list[Conn] = []
+    def __init__(self, port: int, cap: int, max_idle: float = 3.0):
+        self.port, self.cap, self.max_idle = port, cap, max_idle
+        self.idle: list[tuple[Conn, float]] = []  # most recently used last
         self.open = 0
         self.peak = 0
         self.opened = 0
@@ -226,7 +229,14 @@ class Pool:
     def reserve(self) -> Conn | None | bool:
         """An idle connection, None (open a new one: counted already), or False (at the cap)."""
         if self.idle:
-            return self.idle.pop()
+            now = time.perf_counter()
+            while self.idle and now - self.idle[0][1] > self.max_idle:
+                self.drop(self.idle.pop(0)[0])
+            while self.idle:
+                conn, _ = self.idle.pop()
+                if not conn.reader.at_eof():
+                    return conn
+                self.drop(conn)
         if self.open >= self.cap:
             return False
         self.open += 1
@@ -236,7 +246,7 @@ class Pool:
 
     def release(self, conn: Conn, reusable: bool) -> None:
         if reusable:
-            self.idle.append(conn)
+            self.idle.append((conn, time.perf_counter()))
         else:
             self.drop(conn)
 
@@ -246,7 +256,7 @@ class Pool:
             conn.abort()
 
     def close(self) -> None:
-        for c in self.idle:
+        for c, _ in self.idle:
             c.abort()
         self.idle.clear()
 
@@ -268,8 +278,9 @@ async def _one(pool: Pool, conn: Conn | None, data: bytes, sched: float, timeout
         run.samples.append(Sample(sched, lag, now(), 0, TIMEOUT, connect=connect))
         pool.drop(conn)  # the answer may still come: a client that gave up does not wait for it
         return
-    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError):
-        run.samples.append(Sample(sched, lag, now(), 0, CONNERR, connect=connect))
+    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError) as e:
+        where = "connect" if connect < 0 and conn is None else "reply"
+        run.samples.append(Sample(sched, lag, now(), 0, CONNERR, connect=connect, error=f"{type(e).__name__} ({where})"))
         pool.drop(conn)
         return
     h = reply.headers
@@ -344,7 +355,7 @@ async def closed_loop(port: int, requests: list[bytes], conns: int, seconds: flo
             if conn is None:
                 pool.reserve()
             await _one(pool, conn, requests[i % len(requests)], sched, timeout, run, False)
-            conn = pool.idle.pop() if pool.idle else None
+            conn = pool.idle.pop()[0] if pool.idle else None
             i += conns
 
     await asyncio.gather(*(client(k) for k in range(conns)))

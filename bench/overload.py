@@ -103,6 +103,7 @@ def level_row(run: Run, target: float, cap: float, timeout: float, probes: list,
         "connect_p99": pct([x.connect for x in s if x.connect >= 0], 99),
         "connect_max": max((x.connect for x in s if x.connect >= 0), default=float("nan")),
         "other_statuses": Counter(x.status for x in s if x.kind in (ERR5XX, OTHER)),
+        "errors": Counter(x.error for x in s if x.kind == CONNERR),
     }
 
 
@@ -130,6 +131,8 @@ def print_levels(rows: list[tuple[float, dict]], timeout: float) -> None:
             notes.append(f"{r['shed_no_retry']} shed answers without Retry-After")
         if r["shed_429"]:
             notes.append(f"{r['shed_429']} of the shed were 429")
+        if r["errors"]:
+            notes.append("connection errors: " + ", ".join(f"{k}×{v}" for k, v in r["errors"].most_common()))
         if r["other_statuses"]:
             notes.append("statuses: " + ", ".join(f"{k}×{v}" for k, v in sorted(r["other_statuses"].items())))
         if notes:
