@@ -1,10 +1,11 @@
 """Load generation for the HTTP benches: a real `jiyu serve`, raw HTTP/1.1 on asyncio + uvloop.
 
-Raw sockets and precomputed request bytes, not httpx: an open-loop schedule of ~5,000
-requests/s is beyond an HTTP client library on this 2-core machine, and a generator that
-falls behind its schedule silently turns open-loop load into closed-loop load (the server
-then looks better than it is). So every send records how late it was against its schedule,
-and the caller prints that.
+Raw HTTP over asyncio protocol callbacks (no task, stream or timeout context per request) and
+precomputed request bytes, not httpx: an open-loop schedule of ~5,000 requests/s is beyond an
+HTTP client library on this 2-core machine, where the generator shares the cores with the
+server. A generator that falls behind its schedule silently turns open-loop load into
+closed-loop load (the server then looks better than it is), so every send records how late it
+was against its schedule, and the caller prints that.
 
 - `serve()`: a `jiyu serve` subprocess on a free loopback port, ready when yielded.
 - `http()`: one blocking request on a new connection (readiness, reloads, set-up).
@@ -19,6 +20,7 @@ and the caller prints that.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
@@ -195,7 +197,7 @@ class Sample:
         return self.done - self.sched
 
 
-@dataclass
+@dataclass(repr=False)  # a repr of 300,000 samples is not something to print by accident
 class Run:
     samples: list[Sample] = field(default_factory=list)
     started: float = 0.0
@@ -214,84 +216,170 @@ def classify(status: int) -> str:
     return OTHER
 
 
-class Pool:
-    """Keep-alive connections to one port, at most `cap` open (or opening) at once. A connection
-    idle for longer than `max_idle` is closed rather than reused: uvicorn closes idle ones after
-    5 s, and a request written into that close would be a failure of the client's making."""
+class Client(asyncio.Protocol):
+    """One keep-alive connection, driven by callbacks: no task, stream or timeout context per
+    request (each of those costs the generator CPU that it shares with the server)."""
 
-    def __init__(self, port: int, cap: int, max_idle: float = 3.0):
-        self.port, self.cap, self.max_idle = port, cap, max_idle
-        self.idle: list[tuple[Conn, float]] = []  # most recently used last
-        self.open = 0
-        self.peak = 0
-        self.opened = 0
+    __slots__ = ("gen", "transport", "buf", "pending", "timer", "closed")
 
-    def reserve(self) -> Conn | None | bool:
-        """An idle connection, None (open a new one: counted already), or False (at the cap)."""
-        if self.idle:
-            now = time.perf_counter()
-            while self.idle and now - self.idle[0][1] > self.max_idle:
-                self.drop(self.idle.pop(0)[0])
-            while self.idle:
-                conn, _ = self.idle.pop()
-                if not conn.reader.at_eof():
-                    return conn
-                self.drop(conn)
+    def __init__(self, gen: Generator):
+        self.gen, self.transport, self.buf, self.pending, self.timer, self.closed = gen, None, b"", None, None, False
+
+    def connection_made(self, transport) -> None:  # noqa: ANN001
+        self.transport = transport
+
+    def send(self, data: bytes, sched: float, lag: float, connect: float) -> None:
+        self.pending = (sched, lag, connect)
+        self.timer = self.gen.at(sched + self.gen.timeout, self.give_up)
+        self.transport.write(data)
+
+    def data_received(self, data: bytes) -> None:
+        if self.pending is None:
+            return  # an answer after we gave up: the connection is already being reset
+        self.buf += data
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        try:
+            status, headers = _parse_head(self.buf[:end])
+            size = int(headers.get(b"content-length", b"0"))
+        except (ValueError, IndexError):
+            return self.fail("bad answer")
+        if len(self.buf) < end + 4 + size:
+            return
+        body, self.buf = self.buf[end + 4 : end + 4 + size], self.buf[end + 4 + size :]
+        sched, lag, connect = self.pending
+        self.pending = None
+        self.timer.cancel()
+        self.gen.answered(self, sched, lag, connect, status, headers, body)
+
+    def give_up(self) -> None:
+        """The deadline passed: record it, reset the connection (the answer may still come, to
+        nobody, as it does for a client that gave up)."""
+        sched, lag, connect = self.pending
+        self.pending = None
+        self.gen.record(Sample(sched, lag, time.perf_counter(), 0, TIMEOUT, connect=connect))
+        self.gen.discard(self, reset=True)
+
+    def fail(self, why: str) -> None:
+        sched, lag, connect = self.pending
+        self.pending = None
+        self.timer.cancel()
+        self.gen.record(Sample(sched, lag, time.perf_counter(), 0, CONNERR, connect=connect, error=why))
+        self.gen.discard(self, reset=True)
+
+    def connection_lost(self, exc) -> None:  # noqa: ANN001
+        if self.closed:
+            return
+        if self.pending is not None:
+            self.fail(f"{type(exc).__name__ if exc else 'closed'} (reply)")
+        else:
+            self.gen.discard(self, reset=False)
+
+
+class Generator:
+    """Requests over keep-alive connections to one port, at most `cap` open (or opening) at
+    once. A connection idle for longer than `max_idle` is closed rather than reused: uvicorn
+    closes idle ones after 5 s, and a request written into that close would be a failure of the
+    client's making."""
+
+    def __init__(self, port: int, cap: int, timeout: float, want_body: bool = False, max_idle: float = 3.0):
+        self.loop = asyncio.get_running_loop()
+        self.port, self.cap, self.timeout, self.want_body, self.max_idle = port, cap, timeout, want_body, max_idle
+        self.idle: list[tuple[Client, float]] = []  # most recently used last
+        self.open = self.peak = self.opened = 0
+        self.in_flight = 0
+        self.run = Run()
+        self.on_answer = None  # closed loop: called with the connection that is free again
+
+    def at(self, when: float, fn) -> asyncio.TimerHandle:  # noqa: ANN001 — `when` on the perf_counter clock
+        return self.loop.call_later(max(0.0, when - time.perf_counter()), fn)
+
+    def record(self, s: Sample) -> None:
+        self.run.samples.append(s)
+        self.in_flight -= 1
+
+    def submit(self, data: bytes, sched: float) -> None:
+        """Send now on an idle connection, or on a new one, or record that the cap was hit."""
+        now = time.perf_counter()
+        lag = now - sched
+        while self.idle and now - self.idle[0][1] > self.max_idle:
+            self.discard(self.idle.pop(0)[0], reset=False)
+        while self.idle:
+            client, _ = self.idle.pop()
+            if not client.closed:
+                self.in_flight += 1
+                client.send(data, sched, lag, -1.0)
+                return
         if self.open >= self.cap:
-            return False
+            self.run.samples.append(Sample(sched, lag, now, 0, CAPPED))
+            return
         self.open += 1
         self.opened += 1
         self.peak = max(self.peak, self.open)
-        return None
+        self.in_flight += 1
+        fut = asyncio.ensure_future(self.loop.create_connection(lambda: Client(self), LOOPBACK, self.port))
+        timer = self.at(sched + self.timeout, fut.cancel)
+        fut.add_done_callback(lambda f: self._connected(f, timer, data, sched, lag, now))
 
-    def release(self, conn: Conn, reusable: bool) -> None:
-        if reusable:
-            self.idle.append((conn, time.perf_counter()))
+    def _connected(self, fut: asyncio.Future, timer, data: bytes, sched: float, lag: float, started: float) -> None:  # noqa: ANN001
+        timer.cancel()
+        now = time.perf_counter()
+        if fut.cancelled():
+            self.open -= 1
+            return self.record(Sample(sched, lag, now, 0, TIMEOUT, connect=now - started))
+        if fut.exception() is not None:
+            self.open -= 1
+            return self.record(Sample(sched, lag, now, 0, CONNERR, connect=now - started,
+                                      error=f"{type(fut.exception()).__name__} (connect)"))
+        transport, client = fut.result()
+        transport.set_write_buffer_limits(high=1 << 20)
+        client.send(data, sched, lag, now - started)
+
+    def answered(self, client: Client, sched: float, lag: float, connect: float, status: int,
+                 headers: dict[bytes, bytes], body: bytes) -> None:
+        s = Sample(sched, lag, time.perf_counter(), status, classify(status), retry_after=b"retry-after" in headers,
+                   connect=connect)
+        if self.want_body:
+            w = headers.get(b"x-jiyu-worker")
+            s.worker = w.decode() if w else None
+            m = _VERSION.search(body)
+            s.version = m.group(1).decode() if m else None
+        self.record(s)
+        if headers.get(b"connection", b"").lower() == b"close":
+            self.discard(client, reset=False)
+        elif self.on_answer is not None:
+            self.on_answer(client)
         else:
-            self.drop(conn)
+            self.idle.append((client, time.perf_counter()))
 
-    def drop(self, conn: Conn | None) -> None:
+    def discard(self, client: Client, reset: bool) -> None:
+        if client.closed:
+            return
+        client.closed = True
         self.open -= 1
-        if conn is not None:
-            conn.abort()
+        if reset:
+            sock = client.transport.get_extra_info("socket")
+            try:
+                if sock is not None:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+            except OSError:
+                pass
+            client.transport.abort()
+        else:
+            client.transport.close()
 
     def close(self) -> None:
         for c, _ in self.idle:
-            c.abort()
+            self.discard(c, reset=False)
         self.idle.clear()
+        self.run.peak_conns, self.run.opened = self.peak, self.opened
 
-
-async def _one(pool: Pool, conn: Conn | None, data: bytes, sched: float, timeout: float, run: Run,
-               want_body: bool) -> None:
-    now = time.perf_counter
-    started = now()
-    lag = started - sched  # the generator's own lateness; a slow connect is the server's (accept queue)
-    connect = -1.0
-    try:
-        async with asyncio.timeout(sched + timeout - started):
-            if conn is None:
-                conn = await Conn.open(pool.port)
-                connect = now() - started
-            conn.writer.write(data)
-            reply, reusable = await conn.read_reply()
-    except TimeoutError:
-        run.samples.append(Sample(sched, lag, now(), 0, TIMEOUT, connect=connect))
-        pool.drop(conn)  # the answer may still come: a client that gave up does not wait for it
-        return
-    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError, IndexError) as e:
-        where = "connect" if connect < 0 and conn is None else "reply"
-        run.samples.append(Sample(sched, lag, now(), 0, CONNERR, connect=connect, error=f"{type(e).__name__} ({where})"))
-        pool.drop(conn)
-        return
-    h = reply.headers
-    s = Sample(sched, lag, now(), reply.status, classify(reply.status), retry_after=b"retry-after" in h, connect=connect)
-    if want_body:
-        w = h.get(b"x-jiyu-worker")
-        s.worker = w.decode() if w else None
-        m = _VERSION.search(reply.body)
-        s.version = m.group(1).decode() if m else None
-    run.samples.append(s)
-    pool.release(conn, reusable)
+    async def drain(self, limit: float) -> None:
+        """Wait for the requests still out (each ends by its own deadline)."""
+        end = time.perf_counter() + limit
+        while self.in_flight > 0 and time.perf_counter() < end:
+            await asyncio.sleep(0.01)
 
 
 async def open_loop(port: int, requests: list[bytes], rate: float, seconds: float, timeout: float,
@@ -300,9 +388,8 @@ async def open_loop(port: int, requests: list[bytes], rate: float, seconds: floa
     """Poisson arrivals at `rate`/s for `seconds`; each request gives up `timeout` s after it
     was due. `events`: (offset s, coroutine function) run at that offset of the schedule."""
     rng = random.Random(seed)
-    pool = Pool(port, max_conns)
-    run = Run()
-    tasks = set()
+    gen = Generator(port, max_conns, timeout, want_body)
+    run = gen.run
     now = time.perf_counter
     t0 = now() + 0.05
     end = t0 + seconds
@@ -314,53 +401,59 @@ async def open_loop(port: int, requests: list[bytes], rate: float, seconds: floa
 
     side = [asyncio.ensure_future(at(offset, fn)) for offset, fn in events]
     due, i, n = t0, 0, len(requests)
-    while due < end:
-        t = now()
-        if due > t:
-            await asyncio.sleep(due - t)
-            continue
-        while due <= t and due < end:
-            conn = pool.reserve()
-            if conn is False:
-                run.samples.append(Sample(due, t - due, t, 0, CAPPED))
-            else:
-                task = asyncio.ensure_future(_one(pool, conn, requests[i % n], due, timeout, run, want_body))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            i += 1
-            due += rng.expovariate(rate)
-    # the stragglers: each gives up at its own deadline
-    if tasks:
-        await asyncio.wait(tasks, timeout=timeout + 5)
-    if side:
-        await asyncio.wait(side, timeout=120)
-    run.peak_conns, run.opened = pool.peak, pool.opened
-    pool.close()
+    gc.freeze()  # the samples pile up: a full collection over them is a pause in the schedule
+    try:
+        while due < end:
+            t = now()
+            if due > t + 0.001:
+                await asyncio.sleep(due - t)
+                continue
+            # uvloop's timers have millisecond resolution: a shorter sleep would spin, so
+            # what is due within the next millisecond goes now
+            while due <= t + 0.001 and due < end:
+                gen.submit(requests[i % n], due)
+                i += 1
+                due += rng.expovariate(rate)
+        await gen.drain(timeout + 5)
+        if side:
+            await asyncio.wait(side, timeout=120)
+    finally:
+        gen.close()
+        gc.unfreeze()
     return run
 
 
 async def closed_loop(port: int, requests: list[bytes], conns: int, seconds: float, timeout: float = 10) -> Run:
     """`conns` connections, each sending its next request when its last one answered."""
-    run = Run()
-    pool = Pool(port, conns)
+    gen = Generator(port, conns, timeout)
+    run = gen.run
     now = time.perf_counter
     run.started = now()
     run.ended = run.started + seconds
+    sent = 0
 
-    async def client(k: int) -> None:
-        i = k
-        conn = None
-        while now() < run.ended:
-            sched = now()
-            if conn is None:
-                pool.reserve()
-            await _one(pool, conn, requests[i % len(requests)], sched, timeout, run, False)
-            conn = pool.idle.pop()[0] if pool.idle else None
-            i += conns
+    def next_on(client: Client) -> None:
+        nonlocal sent
+        if now() >= run.ended:
+            gen.idle.append((client, now()))
+            return
+        sent += 1
+        gen.in_flight += 1
+        client.send(requests[sent % len(requests)], now(), 0.0, -1.0)
 
-    await asyncio.gather(*(client(k) for k in range(conns)))
+    for _ in range(conns):
+        sent += 1
+        gen.submit(requests[sent % len(requests)], now())
+    gen.on_answer = next_on
+    # a connection that failed or timed out is replaced, so that `conns` stay busy
+    while now() < run.ended:
+        await asyncio.sleep(0.05)
+        for _ in range(conns - gen.open):
+            sent += 1
+            gen.submit(requests[sent % len(requests)], now())
+    await gen.drain(timeout)
     run.ended = now()
-    pool.close()
+    gen.close()
     return run
 
 

@@ -244,9 +244,13 @@ def reload_report(run: Run, reloads: list[dict], v0: str, timeout: float) -> Non
               + (f"; {body}" if e["status"] != 200 else ""))
         seen = []
         for w in workers:
-            first = min((s.done for s in by_worker[w] if s.version == new and e["sent"] <= s.done < nxt), default=None)
+            before = [s for s in by_worker[w] if s.done < e["sent"]]
+            if before and before[-1].version == new:  # it missed the previous reload
+                seen.append(f"{w}: already on it")
+                continue
+            first = min((s.done for s in by_worker[w] if s.version == new and e["sent"] <= s.sched < nxt), default=None)
             seen.append(f"{w}: " + ("never" if first is None else f"{first - done:+.2f} s"))
-        print(f"    first answer with {new}, from the 200: " + ", ".join(seen))
+        print(f"    first answer with {new} to a request due after the POST, from the 200: " + ", ".join(seen))
         counts = defaultdict(Counter)
         for s in answered:
             if done <= s.sched < nxt:
