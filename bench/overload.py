@@ -67,11 +67,20 @@ def loadavg() -> str:
     return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg()) + f" ({os.cpu_count()} CPUs)"
 
 
-def capacity(port: int, reqs: list[bytes], seconds: float) -> tuple[float, Run]:
-    run_async(closed_loop(port, reqs, 16, min(2.0, seconds / 5)))  # warm-up
-    run = run_async(closed_loop(port, reqs, 16, seconds))
-    ok = [s for s in run.samples if s.kind == OK]
-    return len(ok) / (run.ended - run.started), run
+def capacity(port: int, reqs: list[bytes], seconds: float, warm: bool = True) -> tuple[float, list[float]]:
+    """2xx/s at c=16, the fastest of three runs of seconds/3: the other engineers' jobs on these
+    cores slow some runs, and a capacity measured in a slow moment makes every level look light."""
+    if warm:
+        run_async(closed_loop(port, reqs, 16, min(2.0, seconds / 5)))
+    rates = []
+    for _ in range(3):
+        run = run_async(closed_loop(port, reqs, 16, seconds / 3))
+        rates.append(sum(s.kind == OK for s in run.samples) / (run.ended - run.started))
+    return max(rates), rates
+
+
+def runs(rates: list[float]) -> str:
+    return "fastest of " + ", ".join(f"{r:,.0f}" for r in rates)
 
 
 def ms(x: float) -> str:
@@ -142,8 +151,8 @@ def print_levels(rows: list[tuple[float, dict]], timeout: float) -> None:
 def overload_levels(args: argparse.Namespace, env: dict) -> None:
     reqs = check_requests(args.timeout)
     with serve(1, env) as (port, proc, log):
-        cap, _ = capacity(port, reqs, args.capacity_seconds)
-        print(f"capacity (workers 1, closed loop c=16, {args.capacity_seconds:g} s): {cap:,.0f} 2xx/s   [{loadavg()}]")
+        cap, rates = capacity(port, reqs, args.capacity_seconds)
+        print(f"capacity (workers 1, closed loop c=16, {args.capacity_seconds:g} s): {cap:,.0f} 2xx/s ({runs(rates)})   [{loadavg()}]")
         rows = []
         for level in args.levels:
             cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -154,8 +163,12 @@ def overload_levels(args: argparse.Namespace, env: dict) -> None:
             rows.append((level, level_row(run, level * cap, cap, args.timeout, probes, cpu)))
             print(f"  {level:g}× done   [{loadavg()}]", flush=True)
             time.sleep(2)  # let the stragglers the server still holds drain before the next level
+        after, after_rates = capacity(port, reqs, args.capacity_seconds, warm=False)
         alive = proc.poll() is None
         tracebacks = log.read_text(errors="replace").count("Traceback")
+    drift = after / cap - 1
+    print(f"capacity again after the levels: {after:,.0f} 2xx/s ({runs(after_rates)}): {drift:+.0%}"
+          + ("   MACHINE SPEED DRIFTED: the levels' multiples and goodput ratios are approximate" if abs(drift) > 0.2 else ""))
     print(f"\nopen loop, workers 1, {args.seconds:g} s per level, deadline {args.timeout:g} s, "
           f"Poisson arrivals, ≤ {args.max_conns} connections")
     print_levels(rows, args.timeout)
@@ -172,8 +185,11 @@ def write_pack(pack_dir: Path, k: int) -> None:
     tmp.replace(pack_dir / "org.yaml")  # a reload never reads a half-written file
 
 
-async def reload_once(port: int, pack_dir: Path, k: int, lock: asyncio.Lock, log: list) -> None:
+async def reload_once(port: int, pack_dir: Path, k: int, lock: asyncio.Lock, log: list, end: float) -> None:
     async with lock:  # one at a time: the pack file must not change under a reload still reading it
+        if time.perf_counter() >= end:  # the previous one answered after the run's end
+            log.append({"k": k, "sent": None, "done": None, "status": 0, "body": {}})
+            return
         await _reload(port, pack_dir, k, log)
 
 
@@ -200,7 +216,8 @@ async def _reload(port: int, pack_dir: Path, k: int, log: list) -> None:
 
 def reload_report(run: Run, reloads: list[dict], v0: str, timeout: float) -> None:
     t0 = run.started
-    reloads = sorted(reloads, key=lambda e: e["sent"])
+    skipped = [e["k"] for e in reloads if e["sent"] is None]
+    reloads = sorted((e for e in reloads if e["sent"] is not None), key=lambda e: e["sent"])
     versions = [v0]
     for e in reloads:
         versions.append(e["body"].get("lexicon_version", versions[-1]) if e["status"] == 200 else versions[-1])
@@ -264,6 +281,8 @@ def reload_report(run: Run, reloads: list[dict], v0: str, timeout: float) -> Non
         print(f"    from the POST to 2 s after the 200: {len(window)} due, {kinds[OK]} 2xx, {kinds[SHED]} shed, "
               f"{kinds[TIMEOUT]} over the {timeout:g} s deadline, {kinds[ERR5XX]} 5xx, {kinds[CONNERR]} connection errors; "
               f"later than 2 s after the 200, {stale} answers still on another version")
+    if skipped:
+        print(f"  reloads {skipped} not sent: the one before answered after the end of the run")
     print(f"  answers mixing versions (older than one the same worker gave before the request was due): {mixing}"
           + ("" if has_worker else " (workers unknown: answers of different workers counted together, so this is an upper bound)"))
 
@@ -274,16 +293,17 @@ def reload_run(args: argparse.Namespace, env: dict) -> None:
     try:
         write_pack(pack_dir, 0)
         with serve(2, {**env, "JIYU_ADMIN_KEYS": ADMIN}, lexicons=[str(pack_dir)]) as (port, proc, log):
-            cap, _ = capacity(port, reqs, args.capacity_seconds)
+            cap, rates = capacity(port, reqs, args.capacity_seconds)
             info = http(port, "GET", "/v1/lexicon", {"Authorization": f"Bearer {KEYS[0]}"}).json()
             v0 = info["lexicon_version"]
             rate = args.reload_level * cap
-            print(f"\ncapacity (workers 2, closed loop c=16, {args.capacity_seconds:g} s): {cap:,.0f} 2xx/s; "
+            print(f"\ncapacity (workers 2, closed loop c=16, {args.capacity_seconds:g} s): {cap:,.0f} 2xx/s ({runs(rates)}); "
                   f"open loop at {args.reload_level:g}× = {rate:,.0f}/s for {args.seconds:g} s with {args.reloads} reloads   [{loadavg()}]")
             reloads: list[dict] = []
             lock = asyncio.Lock()
+            end = time.perf_counter() + args.seconds  # close enough to the schedule's end (it starts 50 ms later)
             events = [(args.seconds * (k + 1) / (args.reloads + 1),
-                       lambda k=k: reload_once(port, pack_dir, k + 1, lock, reloads)) for k in range(args.reloads)]
+                       lambda k=k: reload_once(port, pack_dir, k + 1, lock, reloads, end)) for k in range(args.reloads)]
             cpu0, wall0 = time.process_time(), time.perf_counter()
             with Prober(port) as prober:
                 run = run_async(open_loop(port, reqs, rate, args.seconds, args.timeout, args.max_conns, seed=7,
