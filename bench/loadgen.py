@@ -97,7 +97,7 @@ def http(port: int, method: str, path: str, headers: dict[str, str] | None = Non
 @contextmanager
 def serve(workers: int = 1, env: dict[str, str] | None = None, lexicons: list[str] = (), ready_timeout: float = 120):
     """`jiyu serve` on a free loopback port; yields (port, process, log path). Its log goes to a
-    file the caller can search (for "Traceback")."""
+    file the caller can search (for "Traceback") before leaving the block; it is removed after."""
     port = free_port()
     log = tempfile.NamedTemporaryFile("w+", prefix="jiyu-serve-", suffix=".log", delete=False)
     cmd = [sys.executable, "-m", "detector.cli", "serve", "--port", str(port), "--log-level", "warning",
@@ -127,6 +127,7 @@ def serve(workers: int = 1, env: dict[str, str] | None = None, lexicons: list[st
             proc.kill()
             proc.wait()
         log.close()
+        Path(log.name).unlink(missing_ok=True)
 
 
 def raise_fd_limit(want: int) -> int:
