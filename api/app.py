@@ -106,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             try:
                 generation = state.generation()["generation"]  # a worker restarted after reloads starts current
                 d = build_detector(settings)
-                d.check("您好，请问有什么可以帮您？")  # warm the fold table and jieba before saying ready
+                _warm(d)
                 app.state.detector, app.state.generation = d, generation
                 state.report(generation, d.lexicon_version)
                 _freeze_heap()
@@ -425,6 +425,14 @@ def _freeze_heap() -> None:
     # threshold (700) it still ran ~185 times a second under load (about 2% of the CPU). Cycles
     # left behind now wait for 20,000 allocations instead.
     gc.set_threshold(20_000, 10, 10)
+
+
+def _warm(d: Detector) -> None:
+    """Everything a first request would otherwise pay for (fold table, jieba's word table, the
+    classifier, the conversation validator's imports), before /readyz says ready."""
+    d.check_many(["您好，请问有什么可以帮您？", "这个问题我已经说了很多遍了，你自己看说明书吧"])
+    d.check_conversation({"conversation_id": "warm-up", "turns": [
+        {"speaker": "customer", "text": "我的快递怎么还没到"}, {"speaker": "agent", "text": "您好，我帮您查一下"}]})
 
 
 def _unless_late(deadline: float | None, fn, *args):  # noqa: ANN001, ANN202

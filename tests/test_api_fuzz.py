@@ -3,8 +3,8 @@ bodies, bytes that are not UTF-8, lone surrogates, slow and vanishing clients (i
 
 After every case the server must still answer /healthz, no case may get a 5xx (nothing here is
 overload), and the server log must hold no traceback. Cases that fail against today's server
-are the issue's bugs: they are marked xfail(strict=True) naming the bug, so a fix turns them into
-failures and the mark is then removed.
+were the issue's bugs (a 500 on a client leaving or on bad chunking, an echoed lone surrogate, a
+body read before its limit); they hold now.
 """
 
 from __future__ import annotations
@@ -25,13 +25,7 @@ from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[1]
 KEY = "k-fuzz-test"
-BODY_TIMEOUT = 2  # JIYU_BODY_TIMEOUT given to the server: slow bodies must be cut after this
-DISCONNECT_BUG = "issue #13: a client that leaves mid-body is a 500 with an ERROR traceback (ClientDisconnect)"
-# uvicorn reports a framing error inside the body to the app as a disconnect: the same bug
-FRAMING_BUG = "issue #13: bad chunking mid-body reaches the app as a disconnect: a 500 with an ERROR traceback (ClientDisconnect)"
-SURROGATE_BUG = "issue #13: an echoed lone surrogate in /v1/conversations is a 500 (JSON fallback encodes with ensure_ascii=False)"
-LIMIT_BUG = "issue #13: a body is read whole before any limit: Content-Length over the limit is not refused with 413 up front"
-
+BODY_TIMEOUT = 2  
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -170,18 +164,18 @@ def _case(id_: str, raw: bytes, allowed: set | None = None, close: str = "wait",
 
 CASES = [
     # chunked transfer coding
-    _case("chunk-size-not-hex", _chunked(b"zz\r\n", CHECK, b"\r\n0\r\n\r\n"), BAD_FRAMING, bug=FRAMING_BUG),
-    _case("chunk-size-overflow", _chunked(b"f" * 40 + b"\r\n", CHECK, b"\r\n0\r\n\r\n"), BAD_FRAMING, bug=FRAMING_BUG),
-    _case("chunk-size-negative", _chunked(b"-5\r\n", CHECK, b"\r\n0\r\n\r\n"), BAD_FRAMING, bug=FRAMING_BUG),
-    _case("chunk-longer-than-its-size", _chunked(b"3\r\n", CHECK, b"\r\n0\r\n\r\n"), BAD_FRAMING, bug=FRAMING_BUG),
+    _case("chunk-size-not-hex", _chunked(b"zz\r\n", CHECK, b"\r\n0\r\n\r\n"), BAD_FRAMING),
+    _case("chunk-size-overflow", _chunked(b"f" * 40 + b"\r\n", CHECK, b"\r\n0\r\n\r\n"), BAD_FRAMING),
+    _case("chunk-size-negative", _chunked(b"-5\r\n", CHECK, b"\r\n0\r\n\r\n"), BAD_FRAMING),
+    _case("chunk-longer-than-its-size", _chunked(b"3\r\n", CHECK, b"\r\n0\r\n\r\n"), BAD_FRAMING),
     _case("chunk-extension", _chunked(b"%x;name=value;x\r\n" % len(CHECK), CHECK, b"\r\n0\r\n\r\n"), {200}),
-    _case("chunk-without-terminator-then-eof", _chunked(b"%x\r\n" % len(CHECK), CHECK, b"\r\n"), None, "half", DISCONNECT_BUG),
+    _case("chunk-without-terminator-then-eof", _chunked(b"%x\r\n" % len(CHECK), CHECK, b"\r\n"), None, "half"),
     _case("chunked-and-content-length", _request("POST", "/v1/check", b"%x\r\n" % len(CHECK) + CHECK + b"\r\n0\r\n\r\n",
                                                  [(b"Transfer-Encoding", b"chunked"), (b"Content-Length", b"3")], length=False),
           {200, 400, None}),
     # Content-Length
     _case("truncated-body-then-eof", _request("POST", "/v1/check", CHECK, [(b"Content-Length", b"100")], length=False),
-          None, "half", DISCONNECT_BUG),
+          None, "half"),
     _case("content-length-twice-equal", _request("POST", "/v1/check", CHECK, [(b"Content-Length", str(len(CHECK)).encode())]),
           {200, 400, None}),
     _case("content-length-conflicting", _request("POST", "/v1/check", CHECK + b" ",
@@ -205,9 +199,9 @@ CASES = [
     _case("check-text-lone-surrogate", _request("POST", "/v1/check", b'{"text":"\\ud800"}'), {400}),
     _case("check-texts-lone-surrogate", _request("POST", "/v1/check", b'{"texts":["ok","\\udfff\\ud800"]}'), {400}),
     _case("conversation-id-lone-surrogate", _request("POST", "/v1/conversations", CONV.replace(b'"c1"', b'"\\ud800"') % b""),
-          {200, 400, 422}, bug=SURROGATE_BUG),
+          {200, 400, 422}),
     _case("conversation-extra-field-lone-surrogate", _request("POST", "/v1/conversations", CONV % b',"channel":"\\udc00"'),
-          {200, 400, 422}, bug=SURROGATE_BUG),
+          {200, 400, 422}),
     _case("turn-extra-field-lone-surrogate", _request("POST", "/v1/conversations",
                                                       CONV.replace(b'"agent",', b'"agent","note":"\\ud83d",') % b""),
           {200, 400, 422}),
@@ -228,7 +222,6 @@ def test_when_request_is_malformed_then_4xx_or_closed_never_5xx(server, raw, all
     assert_still_fine(server, start, status)
 
 
-@pytest.mark.xfail(strict=True, reason=DISCONNECT_BUG)
 def test_when_client_resets_mid_body_then_no_500_and_no_traceback(server):
     start = server.log_size()
     s = _connect(server)
@@ -249,7 +242,6 @@ def _read_answer_full(srv: Server, raw: bytes) -> bytes:
     return data
 
 
-@pytest.mark.xfail(strict=True, reason=LIMIT_BUG)
 def test_when_50mb_body_is_declared_then_413_before_it_is_read(server):
     """The answer must come while the body is still arriving, and the server's memory must not
     grow by the body's size: a refusal after reading 50 MB is no defence."""
@@ -286,7 +278,6 @@ def test_when_50mb_body_is_declared_then_413_before_it_is_read(server):
     assert_still_fine(server, start, status)
 
 
-@pytest.mark.xfail(strict=True, reason=LIMIT_BUG)
 def test_when_50mb_body_is_declared_and_few_bytes_sent_then_413_at_once(server):
     """Refused on the declared length alone: the server need not wait for a body it will refuse."""
     start = server.log_size()
@@ -385,7 +376,6 @@ def test_when_valid_requests_are_mutated_then_never_5xx(server, raw):
     assert _status(server, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", timeout=5) == 200
 
 
-@pytest.mark.xfail(strict=True, reason=DISCONNECT_BUG)
 @given(raw=mutated())
 @example(raw=VALID[0][:-3])  # a body shorter than its Content-Length: always tried, whatever is generated
 @MUTATIONS
