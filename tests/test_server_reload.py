@@ -52,7 +52,7 @@ def test_when_reloaded_under_two_workers_then_every_worker_serves_the_new_lexico
             (pack / "rules.yaml").write_text(
                 "entries:\n  - {id: acme-001, phrase: 你自己百度, category: impatient, severity: 2, variants: [你自己谷歌]}\n",
                 encoding="utf-8")
-            r = c.post("/v1/admin/reload", headers={"Authorization": f"Bearer {ADMIN}"})
+            r = c.post("/v1/admin/reload", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=120)  # a busy CI machine
             assert r.status_code == 200, r.text
             body = r.json()
             assert body["all_workers_switched"] and body["previous_lexicon_version"] == old
