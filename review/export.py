@@ -74,7 +74,7 @@ def reviewed_items(session: Session, *, since: dt.datetime | None = None, min_re
     items = session.scalars(select(Item).where(Item.state == "done", Item.outcome.is_not(None)).order_by(Item.id)
                             .options(selectinload(Item.evidence), selectinload(Item.reviews))).all()
     appeals: dict[int, list[Appeal]] = {}
-    for a in session.scalars(select(Appeal).where(Appeal.status != "open", Appeal.item_id.in_([i.id for i in items]))):
+    for a in session.scalars(select(Appeal).where(Appeal.status != "open")):  # few; no IN list of every item id
         appeals.setdefault(a.item_id, []).append(a)
     out = []
     for item in items:
@@ -93,7 +93,7 @@ def reviewed_items(session: Session, *, since: dt.datetime | None = None, min_re
             outcome=item.outcome, category=None if rejected else item.final_category or item.category,
             severity=None if rejected else item.final_severity or item.severity, scored_labels=tuple(item.labels or ()),
             evidence=tuple(Span(e.start, e.end, e.text, e.category, e.source, e.rule_id) for e in item.evidence),
-            reviewers=len(people), reasons=tuple(r.reason for r in reviews if r.reason and r.decision == "reject"),
+            reviewers=len(people), reasons=tuple(r.reason for r in reviews if r.reason and r.decision == "reject") if rejected else (),
             notes=tuple(x for x in [*(r.note for r in reviews), *(a.resolution_note for a in resolved)] if x),
             decided_at=decided,
         ))

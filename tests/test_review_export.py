@@ -25,7 +25,7 @@ from review.export import CORPUS_FILE, Reviewed, Span, corpus_line, reviewed_ite
 from review.importer import import_files
 from review.models import Evidence, Item, User
 from review.proposal import forms_for, propose
-from review.queue import claim_next, decide, undo
+from review.queue import claim_next, decide, file_appeal, resolve_appeal, undo
 
 # An innocent sentence the bundled lexicon flags: 问别人去 (impa-001) across 去年 "last year".
 INNOCENT = "您可以去问别人去年的价格"
@@ -82,6 +82,11 @@ def test_when_decisions_are_exported_then_each_finished_item_is_one_corpus_line_
         lines = [corpus_line(r) for r in rows]
         assert [r.item_id for r in reviewed_items(s, min_reviewers=2)] == [ids[2]]
         assert [r.item_id for r in reviewed_items(s, since=T0 + dt.timedelta(days=1))] == [ids[2]]
+        appeal = file_appeal(s, ids[0], "我是在复述客户的话", now=T0)  # an open appeal: not over, not exported
+        assert [r.item_id for r in reviewed_items(s)] == ids[1:3]
+        resolve_appeal(s, appeal.id, c.id, "overturned", now=T0)  # the lead overturns it: now a false alarm
+        overturned = reviewed_items(s)[0]
+        assert (overturned.item_id, overturned.outcome, overturned.category, overturned.reviewers) == (ids[0], "rejected", None, 2)
     assert [(x["labels"], x["hard_negative"], x["kind"]) for x in lines] == [
         (["unfriendly"], False, "review-confirmed"), ([], True, "review-rejected"), (["impatient"], False, "review-confirmed")]
     assert lines[2]["source"] == f"review: confirmed by 2 reviewer(s), item {ids[2]}"
