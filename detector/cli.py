@@ -207,6 +207,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 2
 
     from .context_train import train_context
+    from .corpus import CorpusError
 
     import time
 
@@ -220,7 +221,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         return 2
     target.mkdir(parents=True, exist_ok=True)
     log = lambda msg: print(msg, file=sys.stderr)  # noqa: E731
-    train(target, log=log)
+    try:
+        train(target, log=log, extra=tuple(Path(f) for f in args.extra))
+    except CorpusError as e:
+        print(f"jiyu train: {e}", file=sys.stderr)
+        return 2
     train_context(target / "context.json", log=log)
     print(f"jiyu train: the model is in {target}. Use it with\n"
           f"  jiyu check --model-dir {target} \"...\"\n  jiyu scan --model-dir {target} FILE\n"
@@ -480,10 +485,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("train", "train the tone classifier and the context model (deterministic; about 40 s)",
                 "jiyu train                                   # into jiyu-models/<time>/; prints how to use it",
-                "jiyu train --model-dir my-model && jiyu eval --split test --model-dir my-model")
+                "jiyu train --model-dir my-model && jiyu eval --split test --model-dir my-model",
+                "jiyu train --extra feedback/review-corpus.jsonl   # reviewed items beside data/tone/")
     p.add_argument("--model-dir", help="where to write the model (default: a new jiyu-models/<UTC time>/ directory)")
     p.add_argument("--force", action="store_true", help="overwrite a model already in --model-dir")
     p.add_argument("--replace-shipped", action="store_true", help="write into the shipped models/ (releasing a new model)")
+    p.add_argument("--extra", action="append", default=[], metavar="FILE",
+                   help="more training lines in the data/tone format, e.g. jiyu review export's review-corpus.jsonl"
+                        " (repeatable; train split only: a copy of an evaluation line is refused)")
     p.set_defaults(func=cmd_train)
 
     p = command("eval", "per-category metrics of lexicon, classifier and fused verdicts on labelled JSONL",

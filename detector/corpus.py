@@ -48,32 +48,38 @@ def load(directory: Path = CORPUS_DIR) -> list[Example]:
     """Every line of every batch; all problems at once, each with file:line."""
     rows, problems, seen = [], [], {}
     for path in batch_files(directory):
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            where = f"{path}:{n}"
-            try:
-                d = json.loads(line)
-            except json.JSONDecodeError as e:
-                problems.append(f"{where}: invalid JSON: {e.msg}")
-                continue
-            if not isinstance(d, dict) or set(d) != FIELDS:
-                got = set(d) if isinstance(d, dict) else type(d).__name__
-                problems.append(f"{where}: fields must be exactly {sorted(FIELDS)}, got {got}")
-                continue
-            bad = [lab for lab in d["labels"] if lab not in CATEGORIES]
-            if bad or not isinstance(d["text"], str) or not d["text"].strip():
-                problems.append(f"{where}: bad labels {bad} or empty text")
-                continue
-            if d["id"] in seen:
-                problems.append(f"{where}: duplicate id {d['id']!r} (first at {seen[d['id']]})")
-                continue
-            seen[d["id"]] = where
-            rows.append(Example(d["id"], d["text"], tuple(d["labels"]), d["industry"], d["style"],
-                                bool(d["hard_negative"]), d["kind"], d["source"], str(path), n))
+        read_lines(path, rows, problems, seen)
     if problems:
         raise CorpusError("\n".join(problems))
     return rows
+
+
+def read_lines(path: Path, rows: list[Example], problems: list[str], seen: dict[str, str]) -> None:
+    """The lines of one corpus-format file into `rows`; what is wrong into `problems` (file:line).
+    `seen`: id -> where it was first read, shared across files (ids are unique corpus-wide)."""
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            d = json.loads(line)
+        except json.JSONDecodeError as e:
+            problems.append(f"{where}: invalid JSON: {e.msg}")
+            continue
+        if not isinstance(d, dict) or set(d) != FIELDS:
+            got = set(d) if isinstance(d, dict) else type(d).__name__
+            problems.append(f"{where}: fields must be exactly {sorted(FIELDS)}, got {got}")
+            continue
+        bad = [lab for lab in d["labels"] if lab not in CATEGORIES]
+        if bad or not isinstance(d["text"], str) or not d["text"].strip():
+            problems.append(f"{where}: bad labels {bad} or empty text")
+            continue
+        if d["id"] in seen:
+            problems.append(f"{where}: duplicate id {d['id']!r} (first at {seen[d['id']]})")
+            continue
+        seen[d["id"]] = where
+        rows.append(Example(d["id"], d["text"], tuple(d["labels"]), d["industry"], d["style"],
+                            bool(d["hard_negative"]), d["kind"], d["source"], str(path), n))
 
 
 def data_hash(directory: Path = CORPUS_DIR) -> str:

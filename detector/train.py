@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from . import corpus, realtext
+from .extra import EvalGuard, Extra, load_extra
 from .features import Featurizer, passthrough
 from .lexicon import CATEGORIES, Lexicon
 from .matcher import phrase_key
@@ -138,9 +139,10 @@ def real_examples(part: str, corpora: tuple[str, ...]) -> list[corpus.Example]:
 
 
 def train(model_dir: Path = MODEL_DIR, corpus_dir: Path = corpus.CORPUS_DIR, log=print,  # noqa: ANN001
-          real_corpora: tuple[str, ...] = tuple(realtext.CORPORA), c: float = C) -> dict:
+          real_corpora: tuple[str, ...] = tuple(realtext.CORPORA), c: float = C, extra: tuple[Path, ...] = ()) -> dict:
     """Fit on the tone corpus's train split plus the train parts of `real_corpora` (all by default;
-    fewer for the leave-one-corpus-out check); thresholds from both dev parts."""
+    fewer for the leave-one-corpus-out check) plus the `extra` files' lines (detector.extra: never
+    a copy of an evaluation line); thresholds from both dev parts."""
     import sklearn
     import skops.io as sio
     from sklearn.calibration import CalibratedClassifierCV
@@ -162,6 +164,13 @@ def train(model_dir: Path = MODEL_DIR, corpus_dir: Path = corpus.CORPUS_DIR, log
     real = {p: real_examples(p, real_corpora) for p in ("train", "dev")}
     log(f"real corpora {', '.join(real_corpora) or '(none)'}: train {len(real['train'])}, dev {len(real['dev'])}")
     fit_rows = part["train"] + real["train"]
+    added = Extra()
+    if extra:
+        added = load_extra(list(extra), EvalGuard(part["dev"] + part["test"], splits, real_corpora), set(splits))
+        for message in added.refused:
+            log(message)
+        log(f"extra: {len(added.rows)} lines for training, {len(added.refused)} refused")
+        fit_rows += added.rows
 
     lexicon = Lexicon.load()
     words = user_words(lexicon)
@@ -215,7 +224,9 @@ def train(model_dir: Path = MODEL_DIR, corpus_dir: Path = corpus.CORPUS_DIR, log
         "user_words": words,
         "recipe": {"features": "detector.features.Featurizer", "tfidf": {"sublinear_tf": True, "min_df": 2},
                    "svm": {"C": c, "class_weight": "balanced"}, "calibration": "sigmoid, 5-fold, ensemble=False"},
-        "counts": {**{s: len(v) for s, v in part.items()}, **{f"real_{p}": len(v) for p, v in real.items()}},
+        "extra": added.files,
+        "counts": {**{s: len(v) for s, v in part.items()}, **{f"real_{p}": len(v) for p, v in real.items()},
+                   "extra": len(added.rows)},
         "thresholds": {},
     }
     (model_dir / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")

@@ -57,6 +57,21 @@ def add_parser(command: Callable[..., argparse.ArgumentParser]) -> argparse.Argu
     _add_db(q)
     q.set_defaults(func=cmd_import)
 
+    q = cmd(sub, "export", "write what reviewers decided as files for the detector: tone-corpus lines (jiyu train --extra),"
+                           " a lexicon pack proposal, and a before/after report; nothing is applied",
+            "jiyu review export feedback/", "jiyu train --extra feedback/review-corpus.jsonl --model-dir m2",
+            "jiyu review export feedback/ --since 2026-05-01 --min-reviewers 2 --model-dir m2")
+    q.add_argument("out_dir", metavar="OUT_DIR", help="where to write review-corpus.jsonl, pack/ and report.md")
+    q.add_argument("--since", metavar="DATE", help="only items decided on or after DATE (YYYY-MM-DD or an ISO time, UTC)")
+    q.add_argument("--min-reviewers", type=int, default=1, metavar="N", help="only items decided by at least N people")
+    q.add_argument("--min-repeats", type=int, default=3, metavar="N",
+                   help="a confirmed classifier-only phrase becomes a candidate lexicon phrase once N items say it")
+    q.add_argument("--model-dir", metavar="DIR", help="a model retrained with jiyu train --extra: the report compares it too")
+    q.add_argument("--lexicon", action="append", default=[], metavar="DIR", help="packs already deployed over the default"
+                                                                             " (the proposal layers over them; repeatable)")
+    _add_db(q)
+    q.set_defaults(func=cmd_export)
+
     q = cmd(sub, "stats", "count the items per review state, outcome, category and scored decision",
             "jiyu review stats", "jiyu review stats --json --db sqlite:///review.db")
     q.add_argument("--json", action="store_true", help="one JSON object instead of the table")
@@ -155,6 +170,46 @@ def cmd_stats(args: argparse.Namespace) -> int:
         print(f"{c['items']} items")
         for group in ("state", "outcome", "category", "decision"):
             print(f"  {group:9s} " + "  ".join(f"{k} {n}" for k, n in c[group].items()))
+        return 0
+
+    return _run(body)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    try:
+        since = dt.datetime.fromisoformat(args.since) if args.since else None
+    except ValueError:
+        print(f"jiyu review: --since {args.since!r}: expected a date such as 2026-05-01", file=sys.stderr)
+        return 2
+    if since is not None and since.tzinfo is not None:  # the store keeps naive UTC
+        since = since.astimezone(dt.UTC).replace(tzinfo=None)
+    if args.min_reviewers < 1 or args.min_repeats < 1:
+        print("jiyu review: --min-reviewers and --min-repeats need at least 1", file=sys.stderr)
+        return 2
+    for d in [args.model_dir, *args.lexicon]:
+        if d and not Path(d).is_dir():
+            print(f"jiyu review: {d}: no such directory", file=sys.stderr)
+            return 2
+    out = Path(args.out_dir)
+    if out.exists() and not out.is_dir():
+        print(f"jiyu review: {out}: not a directory", file=sys.stderr)
+        return 2
+
+    def body() -> int:
+        from .db import ready, sessions
+        from .export import export
+
+        engine = _engine(args)
+        ready(engine, create=False)
+        with sessions(engine)() as session:
+            r = export(session, out, since=since, min_reviewers=args.min_reviewers, min_repeats=args.min_repeats,
+                       model_dir=Path(args.model_dir) if args.model_dir else None,
+                       lexicons=tuple(Path(d) for d in args.lexicon), log=lambda m: print(m, file=sys.stderr))
+        print(f"exported {r['items']} reviewed items ({r['confirmed']} confirmed) -> {r['corpus']}, {r['pack']}/ ({r['proposal']}),"
+              f" {r['report']}. Nothing is applied: check the pack with `jiyu lexicon check {r['pack']}`,"
+              f" retrain with `jiyu train --extra {r['corpus']}`.")
         return 0
 
     return _run(body)
