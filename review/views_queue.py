@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from . import notes
 from .models import REASONS, Item, Review, TeachingExample, User, utcnow
-from .queue import CATEGORIES, CLAIM_TIMEOUT, Order, ReviewError, claim_next, claimable, decide, release, undo
+from .queue import CATEGORIES, CLAIM_TIMEOUT, STAGE_STATES, Order, ReviewError, claim_next, claimable, decide, release, undo
 from .webcore import PAGE_SIZE, Ctx, form, QueueQuery, WebError, ctx, integer, page, queue_query, queue_query_from, wants_json
 
 # Uncertainty order: distance to the qa mode's review and violation thresholds (detector.scorer
@@ -79,12 +79,26 @@ def claim_item(c: Ctx, item: Item) -> bool:
     return bool(won)
 
 
-def next_url(c: Ctx, q: QueueQuery) -> str:
-    """Claim the next item of this queue; its page, or the queue when it is empty."""
+def held(c: Ctx, q: QueueQuery, exclude: int | None) -> int | None:
+    """An item of this queue the user already holds (claimed before an undo took them back, or
+    before a reload): it comes first, else it would sit claimed until the timeout."""
+    sel = select(Item.id).where(Item.claimed_by == c.user.id, Item.claim_expires > utcnow(),
+                                Item.state.in_(STAGE_STATES[q.stage]), *q.filters(c).where())
+    if exclude is not None:
+        sel = sel.where(Item.id != exclude)
+    return c.db.scalar(sel.order_by(*order(q).clauses()).limit(1))
+
+
+def next_url(c: Ctx, q: QueueQuery, exclude: int | None = None) -> str:
+    """The user's next item of this queue (one they hold, else a new claim); its page, or the
+    queue when nothing is left."""
     if q.stage == "lead" and not c.lead:
         raise WebError(403, "the lead queue (disputes) is for leads")
-    item = claim_next(c.db, c.user.id, q.filters(c), stage=q.stage, order=order(q))
-    return f"/items/{item.id}?{q.qs()}" if item else f"/queue?{q.qs()}&empty=1"
+    item_id = held(c, q, exclude)
+    if item_id is None:
+        item = claim_next(c.db, c.user.id, q.filters(c), stage=q.stage, order=order(q))
+        item_id = item.id if item else None
+    return f"/items/{item_id}?{q.qs()}" if item_id else f"/queue?{q.qs()}&empty=1"
 
 
 def reply(request: Request, url: str, **extra) -> Response:  # noqa: ANN003
@@ -171,7 +185,7 @@ def add_routes(app: FastAPI) -> None:
     @app.post("/items/{item_id}/skip")
     def skip(request: Request, item_id: int, c: Ctx = Depends(ctx), data: dict = Depends(form)) -> Response:
         visible(c, item_id)
-        url = next_url(c, queue_query_from(data.get("queue")))
+        url = next_url(c, queue_query_from(data.get("queue")), exclude=item_id)
         release(c.db, item_id, c.user.id)
         return reply(request, url)
 
