@@ -19,7 +19,7 @@ from .mask import anonymise
 from .models import Appeal, AuditEntry, Item, Review, TeachingExample, User, utcnow
 from .queue import ReviewError, file_appeal, resolve_appeal
 from .views_queue import reply, visible
-from .webcore import HERE, PAGE_SIZE, Ctx, WebError, _text, ctx, form, integer, page, templates
+from .webcore import ItemId, HERE, PAGE_SIZE, Ctx, WebError, _text, ctx, form, integer, page, templates
 
 BOM = "\ufeff"  # Excel opens a UTF-8 CSV as UTF-8 only with it
 
@@ -59,7 +59,7 @@ def add_routes(app: FastAPI) -> None:
         return page(request, c, "appeals.html", rows=c.db.execute(q).all(), status=status)
 
     @app.post("/items/{item_id}/appeal")
-    def appeal(request: Request, item_id: int, c: Ctx = Depends(ctx), data: dict = Depends(form)) -> Response:
+    def appeal(request: Request, item_id: ItemId, c: Ctx = Depends(ctx), data: dict = Depends(form)) -> Response:
         visible(c, item_id)
         reason = (data.get("reason") or "").strip()[:2000]
         try:
@@ -69,7 +69,7 @@ def add_routes(app: FastAPI) -> None:
         return reply(request, "/appeals")
 
     @app.post("/appeals/{appeal_id}/resolve")
-    def resolve(request: Request, appeal_id: int, c: Ctx = Depends(ctx), data: dict = Depends(form)) -> Response:
+    def resolve(request: Request, appeal_id: ItemId, c: Ctx = Depends(ctx), data: dict = Depends(form)) -> Response:
         c.require_lead()
         status = data.get("status", "")
         if status not in ("upheld", "overturned"):
@@ -130,7 +130,7 @@ def add_routes(app: FastAPI) -> None:
         return page(request, c, "teaching.html", rows=rows)
 
     @app.post("/items/{item_id}/teach")
-    def teach(request: Request, item_id: int, c: Ctx = Depends(ctx), data: dict = Depends(form)) -> Response:
+    def teach(request: Request, item_id: ItemId, c: Ctx = Depends(ctx), data: dict = Depends(form)) -> Response:
         c.require_lead()
         item = c.db.scalars(select(Item).options(selectinload(Item.evidence)).where(Item.id == item_id)).first()
         if item is None or item.state != "done" or item.outcome != "confirmed":

@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from . import notes
 from .models import REASONS, Item, Review, TeachingExample, User, utcnow
 from .queue import CATEGORIES, CLAIM_TIMEOUT, STAGE_STATES, Order, ReviewError, claim_next, claimable, decide, release, undo
-from .webcore import PAGE_SIZE, Ctx, form, QueueQuery, WebError, ctx, integer, page, queue_query, queue_query_from, wants_json
+from .webcore import ItemId, PAGE_SIZE, Ctx, form, QueueQuery, WebError, ctx, integer, page, queue_query, queue_query_from, wants_json
 
 # Uncertainty order: distance to the qa mode's review and violation thresholds (detector.scorer
 # MODES; jiyu scan judges in qa mode unless told otherwise).
@@ -127,7 +127,7 @@ def add_routes(app: FastAPI) -> None:
         return reply(request, next_url(c, queue_query(dict(request.query_params))))
 
     @app.get("/items/{item_id}")
-    def item_page(request: Request, item_id: int, c: Ctx = Depends(ctx)) -> Response:
+    def item_page(request: Request, item_id: ItemId, c: Ctx = Depends(ctx)) -> Response:
         q = queue_query(dict(request.query_params))
         item = c.db.scalars(select(Item).options(selectinload(Item.evidence), selectinload(Item.conversation))
                             .where(Item.id == item_id)).first()
@@ -150,14 +150,14 @@ def add_routes(app: FastAPI) -> None:
                     stage_of=STAGE_OF.get(item.state))
 
     @app.post("/items/{item_id}/claim")
-    def claim(request: Request, item_id: int, c: Ctx = Depends(ctx)) -> Response:
+    def claim(request: Request, item_id: ItemId, c: Ctx = Depends(ctx)) -> Response:
         item = visible(c, item_id)
         if not claim_item(c, item):
             raise WebError(409, f"item {item_id}: not free for you to review (someone holds it, or you reviewed it before)")
         return reply(request, f"/items/{item_id}?{queue_query(dict(request.query_params)).qs()}")
 
     @app.post("/items/{item_id}/decide")
-    def decide_item(request: Request, item_id: int, c: Ctx = Depends(ctx), data: dict = Depends(form)) -> Response:
+    def decide_item(request: Request, item_id: ItemId, c: Ctx = Depends(ctx), data: dict = Depends(form)) -> Response:
         visible(c, item_id)
         decision = data.get("decision", "")
         if decision not in ("confirm", "reject"):
@@ -183,7 +183,7 @@ def add_routes(app: FastAPI) -> None:
         return reply(request, next_url(c, q), review_id=review.id, state=state)
 
     @app.post("/items/{item_id}/skip")
-    def skip(request: Request, item_id: int, c: Ctx = Depends(ctx), data: dict = Depends(form)) -> Response:
+    def skip(request: Request, item_id: ItemId, c: Ctx = Depends(ctx), data: dict = Depends(form)) -> Response:
         visible(c, item_id)
         url = next_url(c, queue_query_from(data.get("queue")), exclude=item_id)
         release(c.db, item_id, c.user.id)

@@ -13,10 +13,12 @@ import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Annotated
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode
 
 from fastapi import Depends, Request
+from fastapi import Path as FastAPIPath
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,6 +40,10 @@ STATE_NAMES = {"pending": "待审", "second_review": "二审", "disputed": "有�
 SOURCE_NAMES = {"lexicon": "词库", "pinyin": "拼音/谐音", "pattern": "句式", "classifier": "语气模型"}
 templates.env.globals.update(CATEGORIES=CATEGORIES, CATEGORY_NAMES=CATEGORY_NAMES, REASONS=REASONS,
                              REASON_NAMES=REASON_NAMES, STATE_NAMES=STATE_NAMES, SOURCE_NAMES=SOURCE_NAMES, STATES=STATES)
+
+
+# Path ids: larger ones are no row of ours (and would overflow the database's integer).
+ItemId = Annotated[int, FastAPIPath(ge=1, le=2**31 - 1)]
 
 
 class WebError(Exception):
