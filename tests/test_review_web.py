@@ -446,3 +446,32 @@ def test_when_four_reviewers_decide_concurrently_then_no_5xx_and_no_decision_is_
         assert s.scalar(select(func.count()).select_from(Review).where(Review.undone_at.is_(None))) == len(ids)
         assert s.scalar(select(func.count()).select_from(Item).where(Item.state == "done")) == len(ids)
         assert s.scalar(select(func.count()).select_from(WebSession)) == 4
+
+
+# -- the commands ---------------------------------------------------------------------------
+
+
+def test_when_users_are_added_from_the_command_line_then_they_sign_in_and_serve_needs_one(tmp_path, monkeypatch, capsys):
+    import io
+
+    from detector.cli import main as jiyu
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    assert jiyu(["review", "serve", "--db", url]) == 2  # no users, no terminal to ask on
+    assert "users add" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
+    assert jiyu(["review", "users", "add", "wang", "--role", "reviewer", "--team", "华东一组", "--password-stdin", "--db", url]) == 2
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert jiyu(["review", "users", "add", "wang", "--role", "reviewer", "--team", "华东一组", "--password-stdin", "--db", url]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO(PASSWORD + "\n"))
+    assert jiyu(["review", "users", "add", "wang", "--role", "lead", "--password-stdin", "--db", url]) == 2  # exists
+    capsys.readouterr()
+    assert jiyu(["review", "users", "list", "--db", url]) == 0
+    assert "华东一组" in capsys.readouterr().out
+    engine = db.engine_for(url)
+    client, csrf = signed_in(engine, "wang")
+    monkeypatch.setattr("sys.stdin", io.StringIO("another-password\n"))
+    assert jiyu(["review", "users", "passwd", "wang", "--password-stdin", "--db", url]) == 0
+    assert client.get("/queue", follow_redirects=False).status_code == 303  # the old session ended
+    assert login(TestClient(make_app(engine)), "wang", "another-password")  # the new password signs in
+    engine.dispose()
