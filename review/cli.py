@@ -62,7 +62,7 @@ def add_parser(command: Callable[..., argparse.ArgumentParser]) -> argparse.Argu
             "jiyu review serve", "jiyu review serve --db sqlite:///review.db --port 8100 --mask --second-share 0.1",
             "JIYU_REVIEW_SECRET=... jiyu review serve --host 0.0.0.0 --secure-cookies   # behind an HTTPS proxy")
     q.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
-    q.add_argument("--port", type=int, default=8100)
+    q.add_argument("--port", type=int, default=8100, help="port to listen on (default 8100)")
     q.add_argument("--mask", action="store_true", help="show phone, ID and card numbers masked (138****5678) in the UI and exports")
     q.add_argument("--second-share", type=_share, default=0.1, metavar="0..1",
                    help="share of first reviews sampled for a blind second review (default 0.1)")
@@ -75,11 +75,11 @@ def add_parser(command: Callable[..., argparse.ArgumentParser]) -> argparse.Argu
     usub = q.add_subparsers(dest="users_command", required=True, help="what to do")
     r = cmd(usub, "add", "add a user (the password is asked for twice, or read from stdin)",
             "jiyu review users add li --role lead", "printf '%s\\n' \"$PW\" | jiyu review users add bot --role reviewer --team T --password-stdin")
-    r.add_argument("name")
+    r.add_argument("name", help="the user name they sign in with")
     r.add_argument("--role", choices=("reviewer", "lead", "admin"), required=True,
                    help="reviewer: reviews their teams' items; lead: all items, disputes, appeals, audit; admin: as lead")
     r.add_argument("--team", action="append", default=[], metavar="T", help="a team the user belongs to (repeatable; created if new)")
-    r.add_argument("--display-name")
+    r.add_argument("--display-name", help="the name the UI shows (default: the user name)")
     r.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     _add_db(r)
     r.set_defaults(func=cmd_users_add)
@@ -87,7 +87,7 @@ def add_parser(command: Callable[..., argparse.ArgumentParser]) -> argparse.Argu
     _add_db(r)
     r.set_defaults(func=cmd_users_list)
     r = cmd(usub, "passwd", "set a user's password (their browsers sign in again)", "jiyu review users passwd wang")
-    r.add_argument("name")
+    r.add_argument("name", help="the user whose password changes")
     r.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     _add_db(r)
     r.set_defaults(func=cmd_users_passwd)
