@@ -1,6 +1,6 @@
 """The review store at 100,000 items: import speed, and claim + decision latency, on SQLite and PostgreSQL.
 
-    PYTHONPATH=. .venv/bin/python bench/review.py [--items 100000] [--decisions 2000] [--pg-url URL]
+    PYTHONPATH=. .venv/bin/python bench/review.py [--items 100000] [--decisions 2000] [--pages 100] [--pg-url URL]
 
 The input is what `jiyu scan` writes: the flagged lines of the tone corpus (data/tone) judged by
 the real Detector once, then repeated with distinct ids, agents, channels and dates to 100,000
@@ -9,7 +9,10 @@ conversations (--conversations) for context. Without --pg-url a PostgreSQL serve
 started (tests/pgserver.py). Printed per backend: import seconds, items/s and the ratio to a
 baseline measured in the same run (reading and validating the same lines without a database);
 re-import of the same files (everything a duplicate); then p50/p95 of claim_next, of decide, and of
-the two together (one review step), with 100,000 items in the store.
+the two together (one review step), with 100,000 items in the store; then the web UI's queue page
+(GET /queue through the FastAPI app in-process, signed in as a lead: counts per state and the first
+page of 50) p50/p95 for several filters and orders, each with its ratio to GET /healthz through the
+same client in the same run (the framework's own floor).
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ def pct(xs: list[float], p: float) -> float:
     return statistics.quantiles(xs, n=100)[p - 1] * 1000 if len(xs) > 1 else xs[0] * 1000
 
 
-def run(url: str, inputs: tuple[Path, Path, Path], base: float, decisions: int) -> None:
+def run(url: str, inputs: tuple[Path, Path, Path], base: float, decisions: int, pages: int) -> None:
     from review import db
     from review.importer import import_files
     from review.models import User
@@ -128,13 +131,49 @@ def run(url: str, inputs: tuple[Path, Path, Path], base: float, decisions: int) 
             steps.append(t2 - t0)
     for name, xs in (("claim_next", claims), ("decide", decides), ("claim+decide", steps)):
         print(f"  {name:13s} p50 {pct(xs, 50):6.2f} ms   p95 {pct(xs, 95):6.2f} ms   ({len(xs):,} with {r.added:,} items)")
+    queue_pages(engine, pages)
     engine.dispose()
+
+
+QUEUES = ("", "sort=score", "sort=uncertainty", "category=impatient", "source=pinyin&sort=score", "agent=A7",
+          "channel=chat&score_min=0.5&score_max=0.9", "date_from=2026-05-03&date_to=2026-05-05", "state=done")
+
+
+def queue_pages(engine, n: int) -> None:  # noqa: ANN001
+    """GET /queue with 100,000 items, as a lead (every team's items): p50/p95 per query."""
+    import re
+
+    from fastapi.testclient import TestClient
+
+    from review.users import add_user
+    from review.web import create_app
+
+    add_user(engine, "bench-lead", "lead", [], "bench-password")
+    client = TestClient(create_app(engine, secret="bench"))
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/login").text).group(1)
+    client.post("/login", data={"username": "bench-lead", "password": "bench-password", "csrf_token": token})
+
+    def timed(path: str) -> list[float]:
+        xs = []
+        for _ in range(n):
+            t = time.perf_counter()
+            r = client.get(path)
+            xs.append(time.perf_counter() - t)
+            assert r.status_code == 200, (path, r.status_code)
+        return xs
+
+    floor = pct(timed("/healthz"), 50)
+    print(f"  web: GET /healthz p50 {floor:.2f} ms (the baseline)")
+    for q in QUEUES:
+        xs = timed(f"/queue?{q}")
+        print(f"  GET /queue?{q:42s} p50 {pct(xs, 50):6.2f} ms   p95 {pct(xs, 95):6.2f} ms   ({pct(xs, 50) / floor:.0f}x baseline)")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--items", type=int, default=100_000, help="flagged items to import")
     ap.add_argument("--decisions", type=int, default=2000, help="claim + decide steps timed")
+    ap.add_argument("--pages", type=int, default=100, help="GET /queue requests timed per query")
     ap.add_argument("--pg-url", help="a PostgreSQL database to use (emptied tables expected); default: start our own server")
     ap.add_argument("--no-pg", action="store_true", help="SQLite only")
     args = ap.parse_args()
@@ -143,7 +182,7 @@ def main() -> None:
         inputs = write_input(tmp, args.items)
         base = baseline(list(inputs[:2]))
         print("SQLite (file, WAL, synchronous=NORMAL)")
-        run(f"sqlite:///{tmp / 'bench.db'}", inputs, base, args.decisions)
+        run(f"sqlite:///{tmp / 'bench.db'}", inputs, base, args.decisions, args.pages)
         if args.no_pg:
             return
         server = None
@@ -156,7 +195,7 @@ def main() -> None:
             url = server.new_database()
         try:
             print("PostgreSQL" + (" (our own server, fsync on)" if server else ""))
-            run(url, inputs, base, args.decisions)
+            run(url, inputs, base, args.decisions, args.pages)
         finally:
             if server:
                 server.stop()

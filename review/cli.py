@@ -72,6 +72,41 @@ def add_parser(command: Callable[..., argparse.ArgumentParser]) -> argparse.Argu
     _add_db(q)
     q.set_defaults(func=cmd_export)
 
+    q = cmd(sub, "serve", "the review web UI: queue, item pages with keyboard decisions, second review, appeals, coaching,"
+                          " audit (the first run on a new database asks for an admin user)",
+            "jiyu review serve", "jiyu review serve --db sqlite:///review.db --port 8100 --mask --second-share 0.1",
+            "JIYU_REVIEW_SECRET=... jiyu review serve --host 0.0.0.0 --secure-cookies   # behind an HTTPS proxy")
+    q.add_argument("--host", default="127.0.0.1", help="address to listen on (default: loopback only)")
+    q.add_argument("--port", type=int, default=8100, help="port to listen on (default 8100)")
+    q.add_argument("--mask", action="store_true", help="show phone, ID and card numbers masked (138****5678) in the UI and exports")
+    q.add_argument("--second-share", type=_share, default=0.1, metavar="0..1",
+                   help="share of first reviews sampled for a blind second review (default 0.1)")
+    q.add_argument("--secure-cookies", action="store_true", help="mark the session cookie Secure (serve behind HTTPS)")
+    _add_db(q)
+    q.set_defaults(func=cmd_serve)
+
+    q = cmd(sub, "users", "the workbench's accounts (reviewer, lead, admin)",
+            "jiyu review users add wang --role reviewer --team 华东一组", "jiyu review users list")
+    usub = q.add_subparsers(dest="users_command", required=True, help="what to do")
+    r = cmd(usub, "add", "add a user (the password is asked for twice, or read from stdin)",
+            "jiyu review users add li --role lead", "printf '%s\\n' \"$PW\" | jiyu review users add bot --role reviewer --team T --password-stdin")
+    r.add_argument("name", help="the user name they sign in with")
+    r.add_argument("--role", choices=("reviewer", "lead", "admin"), required=True,
+                   help="reviewer: reviews their teams' items; lead: all items, disputes, appeals, audit; admin: as lead")
+    r.add_argument("--team", action="append", default=[], metavar="T", help="a team the user belongs to (repeatable; created if new)")
+    r.add_argument("--display-name", help="the name the UI shows (default: the user name)")
+    r.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    _add_db(r)
+    r.set_defaults(func=cmd_users_add)
+    r = cmd(usub, "list", "list the users, their roles and teams", "jiyu review users list")
+    _add_db(r)
+    r.set_defaults(func=cmd_users_list)
+    r = cmd(usub, "passwd", "set a user's password (their browsers sign in again)", "jiyu review users passwd wang")
+    r.add_argument("name", help="the user whose password changes")
+    r.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    _add_db(r)
+    r.set_defaults(func=cmd_users_passwd)
+
     q = cmd(sub, "stats", "count the items per review state, outcome, category and scored decision",
             "jiyu review stats", "jiyu review stats --json --db sqlite:///review.db")
     q.add_argument("--json", action="store_true", help="one JSON object instead of the table")
@@ -210,6 +245,93 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"exported {r['items']} reviewed items ({r['confirmed']} confirmed) -> {r['corpus']}, {r['pack']}/ ({r['proposal']}),"
               f" {r['report']}. Nothing is applied: check the pack with `jiyu lexicon check {r['pack']}`,"
               f" retrain with `jiyu train --extra {r['corpus']}`.")
+
+def _share(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 <= x <= 1:
+        raise argparse.ArgumentTypeError("a share between 0 and 1")
+    return x
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    def body() -> int:
+        from .db import ready
+        from .users import count_users, first_admin
+
+        engine = _engine(args)
+        ready(engine)
+        if not count_users(engine):
+            if not sys.stdin.isatty():
+                print("jiyu review: no users yet: add one first, e.g. jiyu review users add admin --role admin", file=sys.stderr)
+                return 2
+            print("No users yet: create the first admin.", file=sys.stderr)
+            first_admin(engine)
+        import uvicorn
+
+        from .web import create_app
+
+        app = create_app(engine, mask=args.mask, second_share=args.second_share, secure_cookies=args.secure_cookies)
+        where = engine.url.render_as_string(hide_password=True)
+        print(f"jiyu review: {where} on http://{args.host}:{args.port}/ (Ctrl-C stops)", file=sys.stderr)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="info")
+        return 0
+
+    return _run(body)
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    def body() -> int:
+        from .db import ready
+        from .users import UserError, add_user, read_password
+
+        engine = _engine(args)
+        ready(engine)
+        try:
+            add_user(engine, args.name, args.role, args.team, read_password(args.password_stdin), args.display_name)
+        except UserError as e:
+            print(f"jiyu review: {e}", file=sys.stderr)
+            return 2
+        teams = f" in {', '.join(args.team)}" if args.team else ""
+        print(f"added {args.name} ({args.role}{teams})")
+        if args.role == "reviewer" and not args.team:
+            print("note: a reviewer sees only their teams' items; this one has no team yet (--team)", file=sys.stderr)
+        return 0
+
+    return _run(body)
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    def body() -> int:
+        from .db import ready
+        from .users import list_users
+
+        engine = _engine(args)
+        ready(engine, create=False)
+        for u in list_users(engine):
+            last = u["last_login_at"].isoformat(timespec="minutes") if u["last_login_at"] else "never"
+            print(f"{u['username']:20s} {u['role']:8s} {'active' if u['active'] else 'disabled':8s} last login {last:16s}"
+                  f" teams: {', '.join(u['teams']) or '-'}")
+        return 0
+
+    return _run(body)
+
+
+def cmd_users_passwd(args: argparse.Namespace) -> int:
+    def body() -> int:
+        from .db import ready
+        from .users import UserError, read_password, set_password
+
+        engine = _engine(args)
+        ready(engine, create=False)
+        try:
+            set_password(engine, args.name, read_password(args.password_stdin))
+        except UserError as e:
+            print(f"jiyu review: {e}", file=sys.stderr)
+            return 2
+        print(f"password of {args.name} changed; their sessions ended")
         return 0
 
     return _run(body)

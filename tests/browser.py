@@ -83,6 +83,26 @@ class Browser:
                 return value
             time.sleep(0.1)
 
+    def key(self, key: str) -> None:
+        """A real key press (keyDown, keyUp) as the keyboard sends it: page handlers see trusted events."""
+        named = {"Enter": ("Enter", 13, "\r"), "Escape": ("Escape", 27, ""), "Tab": ("Tab", 9, "")}
+        if key in named:
+            code, vk, text = named[key]
+        else:
+            code, vk, text = (f"Key{key.upper()}" if key.isalpha() else f"Digit{key}"), ord(key.upper()), key
+        down = {"type": "keyDown" if text else "rawKeyDown", "key": key, "code": code, "windowsVirtualKeyCode": vk, "text": text}
+        self.send("Input.dispatchKeyEvent", down)
+        self.send("Input.dispatchKeyEvent", {"type": "keyUp", "key": key, "code": code, "windowsVirtualKeyCode": vk})
+
+    def screenshot(self, path: Path, width: int = 1280, height: int = 900) -> Path:
+        """The page as a PNG (Page.captureScreenshot), the whole height of its content."""
+        import base64
+
+        self.send("Emulation.setDeviceMetricsOverride", {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+        shot = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
+
     def close(self) -> None:
         if getattr(self, "_stack", None) is not None:
             self._stack.close()
