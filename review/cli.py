@@ -245,6 +245,10 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"exported {r['items']} reviewed items ({r['confirmed']} confirmed) -> {r['corpus']}, {r['pack']}/ ({r['proposal']}),"
               f" {r['report']}. Nothing is applied: check the pack with `jiyu lexicon check {r['pack']}`,"
               f" retrain with `jiyu train --extra {r['corpus']}`.")
+        return 0
+
+    return _run(body)
+
 
 def _share(value: str) -> float:
     try:
