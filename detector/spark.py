@@ -58,7 +58,7 @@ def score_texts(df: DataFrame, text_col: str = "text", id_col: str | None = None
                 lexicons: Sequence[str | Path] = (), *, json_col: str | None = None, classifier: bool = True,
                 model_dir: str | Path | None = None) -> DataFrame:
     """One verdict per row: the input columns, then `id` (the `id_col` column, when given) and
-    `text` (when `text_col` is another column), then TEXT_FIELDS.
+    `text` (the text judged, when `text_col` is another column or `json_col` is used), then TEXT_FIELDS.
 
     `json_col`: a column holding each record as a JSON line (the CLI reads JSONL so): the text and
     the errors then come from that line exactly as `jiyu scan` reads it; the typed columns are only
@@ -94,7 +94,7 @@ def _job(df: DataFrame, kind: str, mode: str, lexicons, classifier: bool, model_
     fields = TEXT_FIELDS if kind == "texts" else CALL_FIELDS
     added = list(fields)
     if kind == "texts":
-        added = (["id"] if kw.get("id_col") else []) + (["text"] if kw["text_col"] != "text" else []) + added
+        added = (["id"] if kw.get("id_col") else []) + (["text"] if kw["text_col"] != "text" or "text" not in df.columns else []) + added
     from pyspark.sql.types import _parse_datatype_string
 
     types = {name: _arrow(_parse_datatype_string(TYPES[name])) for name in added if name != "id"}
