@@ -199,19 +199,53 @@ def _drop_empty(item: dict) -> None:
 
 
 def summarise(scored: DataFrame, agent_field: str = "agent_id"):  # noqa: ANN201
-    """(Summary, versions): `jiyu scan`'s summary (scan_report.Summary) of a scored DataFrame and
-    the (lexicon, model, context) versions it was judged with, in one Spark job: each partition
-    adds up its rows' facts (scan_report.facts), the driver adds up the partitions."""
-    from .spark_worker import partial_summary, merge_summaries
-
+    """(Summary, versions): `jiyu scan`'s summary (scan_report.Summary, what scan_report.facts
+    counts) of a scored DataFrame and the (lexicon, model, context) versions it was judged with.
+    Two aggregations in Spark (totals per agent, labels per agent): no row goes through Python."""
     from pyspark.sql import functions as F
 
+    from .scan_report import NO_AGENT_ID, Summary
+
+    ok = F.col("error").isNull()
     calls = "violations" in scored.columns
-    names = ["flagged", "decision", "labels", "score", "passed", "agent_inferred", "error", "error_kind",
-             "lexicon_version", "model_version", "context_version"] + ([agent_field] if calls else [])
-    cols = [c for c in names if c in scored.columns]
-    if calls:  # of a violation, the summary needs its decision and labels only
-        cols.append(F.expr("transform(violations, v -> named_struct('decision', v.decision, 'labels', v.labels))")
-                    .alias("violations"))
-    parts = scored.select(*cols).rdd.mapPartitions(lambda rows: [partial_summary(rows, agent_field)]).collect()
-    return merge_summaries(parts)
+    agent = F.coalesce(F.col(agent_field).cast("string"), F.lit("")) if calls and agent_field in scored.columns else F.lit("")
+    if calls:  # a call's labels: every label of every flagged turn
+        labels = F.flatten(F.transform("violations", lambda v: v["labels"]))
+        def turns_with(decision: str):  # noqa: ANN202 (a one-argument lambda: Spark reads a second as the index)
+            return F.size(F.filter("violations", lambda v: v["decision"] == decision))
+
+        turns = {d: turns_with(d) for d in ("violation", "review")}
+        violating = turns["violation"] > 0
+    else:
+        labels, violating = F.col("labels"), F.col("decision") == "violation"
+
+    def count(cond):  # noqa: ANN001, ANN202
+        return F.count(F.when(cond, 1))
+
+    aggs = [count(ok).alias("scored"), count(ok & F.col("flagged")).alias("flagged"), count(ok & violating).alias("violations"),
+            count(~ok).alias("skipped"), count(F.col("error_kind") == "no_agent").alias("no_agent")]
+    aggs += [F.first(F.col(v), ignorenulls=True).alias(v) for v in ("lexicon_version", "model_version", "context_version")]
+    if calls:
+        aggs += [count(ok & F.col("agent_inferred")).alias("agent_inferred"), count(ok & F.col("passed")).alias("passed"),
+                 F.sum(F.when(ok, F.col("score"))).alias("score_sum"),
+                 F.sum(F.when(ok, turns["violation"])).alias("violating_turns"), F.sum(F.when(ok, turns["review"])).alias("reviews")]
+    per_agent = scored.groupBy(agent.alias("agent")).agg(*aggs).collect()
+    per_label = scored.where(ok).select(agent.alias("agent"), F.explode(labels).alias("label")) \
+        .groupBy("agent", "label").count().collect()
+
+    s = Summary()
+    versions = None
+    for r in per_agent:
+        for k in ("scored", "flagged", "violations", "skipped", "no_agent"):
+            setattr(s, k, getattr(s, k) + r[k])
+        versions = versions or (r["lexicon_version"] and (r["lexicon_version"], r["model_version"], r["context_version"]))
+        if calls and r["scored"]:
+            s.agent_inferred += r["agent_inferred"]
+            a = s.agents[r["agent"] or NO_AGENT_ID]
+            a.update(calls=r["scored"], flagged_calls=r["flagged"], violations=r["violating_turns"], reviews=r["reviews"],
+                     score_sum=r["score_sum"], passed=r["passed"])
+    for r in per_label:
+        s.per_category[r["label"]] += r["count"]
+        if calls:
+            s.agents[r["agent"] or NO_AGENT_ID]["categories"][r["label"]] += r["count"]
+    return s, versions or None

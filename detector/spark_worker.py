@@ -20,7 +20,6 @@ from pathlib import Path
 
 from . import inputs
 from .conversation import ConversationError
-from .scan_report import Summary, facts
 from .speakers import NoAgentError
 
 # Columns added after the input's, in order (besides `id` and `text` for utterances: see spark.py).
@@ -189,42 +188,3 @@ def _calls(batch, job: Job, d) -> dict:  # noqa: ANN001
         out["skipped_turns"][i] = list(r.skipped_turns) or None
         _versions(out, i, d)
     return out
-
-
-# -- the summary, partition by partition ----------------------------------------------------------
-
-
-def partial_summary(rows, agent_field: str) -> dict:  # noqa: ANN001
-    """One partition's Summary as plain data (pickled back to the driver): scan's facts, added up."""
-    s = Summary()
-    versions = None
-    for row in rows:
-        r = row.asDict(recursive=True)
-        if r["error"] is not None:
-            s.skipped += 1
-            s.no_agent += r.get("error_kind") == "no_agent"
-            continue
-        s.add(facts(r, agent_field))
-        versions = versions or (r["lexicon_version"], r["model_version"], r["context_version"])
-    return {"scored": s.scored, "flagged": s.flagged, "violations": s.violations, "skipped": s.skipped,
-            "no_agent": s.no_agent, "agent_inferred": s.agent_inferred, "per_category": dict(s.per_category),
-            "agents": {k: {**a, "categories": dict(a["categories"])} for k, a in s.agents.items()}, "versions": versions}
-
-
-def merge_summaries(parts: list[dict]) -> tuple[Summary, tuple | None]:
-    """The whole output's Summary (and the versions it was judged with) from the partitions'."""
-    s = Summary()
-    versions = None
-    for p in parts:
-        for k in ("scored", "flagged", "violations", "skipped", "no_agent", "agent_inferred"):
-            setattr(s, k, getattr(s, k) + p[k])
-        s.per_category.update(p["per_category"])
-        for name, a in p["agents"].items():
-            mine = s.agents[name]
-            for k, v in a.items():
-                if k == "categories":
-                    mine[k].update(v)
-                else:
-                    mine[k] += v
-        versions = versions or p["versions"]
-    return s, versions
