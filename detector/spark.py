@@ -19,11 +19,13 @@ pyspark is imported inside the functions: `import detector.spark` costs nothing.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import os
 import shutil
 import tempfile
 from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -149,7 +151,7 @@ def ship(spark, path: str | Path) -> str:  # noqa: ANN001
     if not src.is_dir():
         raise ValueError(f"{path}: not a directory (a lexicon pack or model directory is a folder)")
     name = f"jiyu-{src.name}-{_content_hash(src)}"
-    staged = Path(tempfile.gettempdir()) / f"jiyu-spark-{os.getpid()}" / name
+    staged = _staging() / name
     if not staged.exists():
         tmp = staged.with_name(name + ".tmp")
         shutil.rmtree(tmp, ignore_errors=True)
@@ -159,6 +161,15 @@ def ship(spark, path: str | Path) -> str:  # noqa: ANN001
         spark.sparkContext.addFile(str(staged), recursive=True)
         _SHIPPED[id(spark.sparkContext)].add(name)
     return name
+
+
+@lru_cache(maxsize=1)
+def _staging() -> Path:
+    """This driver's folder of shipped copies (Spark serves them from here for the whole
+    application; removed when the driver exits)."""
+    root = Path(tempfile.mkdtemp(prefix="jiyu-spark-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    return root
 
 
 _SHIPPED: dict[int, set[str]] = {}  # names added to each SparkContext (addFile twice only warns, but noisily)

@@ -82,6 +82,8 @@ def _format(args: argparse.Namespace, inputs: list[str]) -> str:
     first = Path(inputs[0])
     if first.suffix.lower() == ".parquet" or (first.is_dir() and any(first.rglob("*.parquet"))):
         return "parquet"
+    if first.is_dir():  # a folder of JSON lines: its first file says utterances or calls
+        first = next(iter(sorted(p for p in first.rglob("*.json*") if p.is_file())), first)
     if first.suffix.lower() in (".csv", ".tsv"):
         return "csv"
     if first.is_file():
@@ -218,7 +220,7 @@ def _write(spark, df, scored, calls: bool, fmt: str, output: str, errors_out: st
         for line in summary_lines(summary, PROG, args.mode, f"{lexicon}, model {model or 'off'}"):
             print(line, file=sys.stderr)
         print(f"{PROG}: {rows_in} rows in = {summary.scored} with a verdict ({output}) + {summary.skipped} errors"
-              f" ({errors_out})", file=sys.stderr)
+              f" ({errors_out}) [master {spark.sparkContext.master}]", file=sys.stderr)
     if judged != rows_in:  # never expected: say so loudly rather than hand over a short result
         print(f"{PROG}: {rows_in} rows in but {judged} out: rows were lost", file=sys.stderr)
         return 2
@@ -253,4 +255,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    # run as a file, Python put this folder first on the path: `detector` would be detector/detector.py
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     sys.exit(main())

@@ -287,3 +287,20 @@ def test_when_jiyu_check_runs_then_pyspark_is_not_imported():
                          env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_when_spark_submit_runs_the_job_file_then_it_scores_with_submits_master(tmp_path):
+    # what the README's cluster commands run, here on local[1]: spark_cli.py as spark-submit's application
+    submit = Path(sys.executable).parent / "spark-submit"
+    if not submit.exists():
+        pytest.skip(f"no {submit} (pyspark's launcher)")
+    out = tmp_path / "out"
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable,
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    run = subprocess.run([str(submit), "--master", "local[1]", "--conf", "spark.ui.enabled=false",
+                          str(ROOT / "detector" / "spark_cli.py"), str(EXAMPLES / "utterances.jsonl"), str(out)],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    said = [line for line in (run.stdout + run.stderr).splitlines() if line.startswith("jiyu")]  # spark-submit: stderr in stdout
+    assert any("40 rows in = 40 with a verdict" in line and "[master local[1]]" in line for line in said), said
+    assert (out / "_SUCCESS").exists() and len(_lines(out)) == 40
