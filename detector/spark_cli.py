@@ -5,9 +5,9 @@ lines or Parquet) to OUTPUT and the rows that could not be judged, with `error`,
 OUTPUT-errors; prints `jiyu scan`'s summary and the row count check (rows in = verdicts + errors).
 
 Each output is written by one Spark job through Spark's committer: its files appear, with a
-_SUCCESS marker, only when the job succeeds. The errors are written first; if the results job
-then fails, the errors written by this run are removed: a failed run leaves nothing that looks
-complete. Also runnable as `spark-submit .../detector/spark_cli.py INPUT OUTPUT` (see README).
+_SUCCESS marker, only when the job succeeds. The errors are written first, then the results;
+if either job fails, both paths are removed (they are this run's: existing ones are refused
+before any work unless --overwrite), so a failed run leaves nothing behind. Also runnable as `spark-submit .../detector/spark_cli.py INPUT OUTPUT` (see README).
 """
 
 from __future__ import annotations
@@ -200,13 +200,19 @@ def _write(spark, df, scored, calls: bool, fmt: str, output: str, errors_out: st
     errors = scored.where(F.col("error").isNotNull()).drop(*verdict_cols)
     if RAW in errors.columns:
         errors = errors.withColumnRenamed(RAW, "record")
+    if not args.overwrite:  # refused before any work, and before a failure could remove what is not ours
+        taken = [p for p in (output, errors_out) if _fs(spark, p)[0].exists(_fs(spark, p)[1])]
+        if taken:
+            raise ValueError(f"{', '.join(taken)} already exist(s): choose new paths, or --overwrite")
     scored.persist(StorageLevel.MEMORY_AND_DISK)  # judged once; written twice and summed up
     try:
-        _save(errors, errors_out, out_fmt, args)
         try:
+            _save(errors, errors_out, out_fmt, args)
             _save(results, output, out_fmt, args)
         except Exception:
-            _delete(spark, errors_out)  # this run's errors without its results would look like a finished run
+            for path in (errors_out, output):  # this run's: a half-finished run leaves nothing behind
+                fs, p = _fs(spark, path)
+                fs.delete(p, True)
             raise
         summary, versions = jspark.summarise(scored, args.agent_field)
         rows_in = df.count()  # the input read again, without judging: the check that no row went missing
@@ -241,10 +247,10 @@ def _save(df, path: str, fmt: str, args: argparse.Namespace) -> None:  # noqa: A
         w.json(path)
 
 
-def _delete(spark, path: str) -> None:  # noqa: ANN001
-    jvm = spark.sparkContext._jvm
-    p = jvm.org.apache.hadoop.fs.Path(path)
-    p.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).delete(p, True)
+def _fs(spark, path: str):  # noqa: ANN001, ANN202
+    """(Hadoop FileSystem, Path) of `path`: HDFS, S3 or local, as Spark writes it."""
+    p = spark.sparkContext._jvm.org.apache.hadoop.fs.Path(path)
+    return p.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), p
 
 
 def main(argv: list[str] | None = None) -> int:

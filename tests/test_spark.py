@@ -275,10 +275,13 @@ def test_when_the_job_fails_midway_then_no_output_looks_complete(spark, tmp_path
     good = _write_jsonl(tmp_path / "a.jsonl", [{"id": f"a{k}", "text": "您好"} for k in range(50)])
     bad = _write_jsonl(tmp_path / "b.jsonl", [{"id": "boom", "text": "您好"}])
     out = tmp_path / "out"
-    code = jiyu(["spark-scan", str(good), str(bad), str(out), "--format", "jsonl", "--where", "assert_true(id != 'boom')"])
-    assert code == 2 and "jiyu spark-scan:" in capsys.readouterr().err
-    for d in (out, tmp_path / "out-errors"):
-        assert not d.exists() or not [p for p in d.rglob("*") if p.name == "_SUCCESS" or p.name.startswith("part-")]
+    # a filter that fails while the job runs, in the task reading b.jsonl (a.jsonl's task may have committed)
+    code = jiyu(["spark-scan", str(good), str(bad), str(out), "--format", "jsonl", "--where", "assert_true(id != 'boom') IS NULL"])
+    assert code == 2 and "is not true" in capsys.readouterr().err
+    assert not out.exists() and not (tmp_path / "out-errors").exists()  # nothing half-written, nothing in the way of a rerun
+    assert jiyu(["spark-scan", str(good), str(out), "--format", "jsonl"]) == 0
+    assert jiyu(["spark-scan", str(good), str(out), "--format", "jsonl"]) == 2  # an output that exists is never replaced...
+    assert "already exist" in capsys.readouterr().err and (out / "_SUCCESS").exists()  # ...nor removed
 
 
 def test_when_jiyu_check_runs_then_pyspark_is_not_imported():
