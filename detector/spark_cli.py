@@ -127,8 +127,9 @@ def read(spark, fmt: str, inputs: list[str], args: argparse.Namespace):  # noqa:
     elif fmt == "parquet":
         df = spark.read.parquet(*inputs)
     elif fmt == "csv":
+        # every field a string and an empty one "" as `jiyu scan` reads CSV (Spark reads empty as null)
         df = spark.read.option("header", True).option("encoding", args.encoding) \
-            .option("sep", "\t" if inputs[0].lower().endswith(".tsv") else ",").csv(inputs)
+            .option("sep", "\t" if inputs[0].lower().endswith(".tsv") else ",").csv(inputs).na.fill("")
     else:  # jsonl, conversations: typed columns inferred by Spark are copied through; the line is judged
         lines = spark.read.text(inputs).where(F.col("value").rlike(r"(?U)\S")).withColumnRenamed("value", RAW)
         fields = [f for f in spark.read.json(inputs).schema.fields if f.name != "_corrupt_record"]

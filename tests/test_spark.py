@@ -254,6 +254,14 @@ def test_when_spark_scan_runs_then_outputs_errors_and_summary_match_scan(spark, 
     assert (out / "_SUCCESS").exists()
 
 
+def test_when_spark_scan_reads_csv_then_same_verdicts_as_scan(spark, tmp_path):
+    src = tmp_path / "replies.csv"
+    src.write_text("id,reply,agent\nr1,有完没完,A\nr2,您好，请问有什么可以帮您,B\nr3,,C\n", encoding="utf-8")
+    expected, _, _ = scan(tmp_path, src, "--text-column", "reply")
+    assert jiyu(["spark-scan", str(src), str(tmp_path / "out"), "--text-field", "reply", "-q"]) == 0
+    assert_same(_lines(tmp_path / "out"), expected, "id")  # an empty field is an empty text, as in scan
+
+
 def test_when_calls_read_from_a_days_partition_then_output_partitioned_by_date(spark, tmp_path, capsys):
     calls = [dict(c, dt=day) for day in ("2025-06-01", "2025-06-02") for c in _lines(EXAMPLES / "conversations.jsonl")]
     lake = tmp_path / "lake"
