@@ -65,7 +65,7 @@ def score_texts(df: DataFrame, text_col: str = "text", id_col: str | None = None
     `json_col`: a column holding each record as a JSON line (the CLI reads JSONL so): the text and
     the errors then come from that line exactly as `jiyu scan` reads it; the typed columns are only
     copied through."""
-    _check_columns(df, [text_col] if json_col is None else [json_col])
+    _check_columns(df, ([text_col] if json_col is None else [json_col]) + ([id_col] if id_col else []))
     job = _job(df, "texts", mode, lexicons, classifier, model_dir, text_col=text_col, id_col=id_col, json_col=json_col)
     return _run(df, job)
 
@@ -89,16 +89,21 @@ def _check_columns(df: DataFrame, needed: list[str]) -> None:
 
 
 def _job(df: DataFrame, kind: str, mode: str, lexicons, classifier: bool, model_dir, **kw) -> Job:  # noqa: ANN001, ANN003
+    from pyspark.sql.types import _parse_datatype_string
+
     from .scorer import check_mode
 
     check_mode(mode)
-    spark = df.sparkSession
-    fields = TEXT_FIELDS if kind == "texts" else CALL_FIELDS
-    added = list(fields)
-    if kind == "texts":
-        added = (["id"] if kw.get("id_col") else []) + (["text"] if kw["text_col"] != "text" or "text" not in df.columns else []) + added
-    from pyspark.sql.types import _parse_datatype_string
+    if lexicons:  # a broken pack is refused here, naming its problems, not in every task's traceback
+        from .compiled import compile_lexicon
+        from .detector import _pinyin_table
 
+        compile_lexicon(list(lexicons), True, _pinyin_table())
+    spark = df.sparkSession
+    added = list(TEXT_FIELDS if kind == "texts" else CALL_FIELDS)
+    if kind == "texts":  # scan's line has `id` and `text` whatever the input calls them
+        text = kw["text_col"] != "text" or "text" not in df.columns
+        added = (["id"] if kw.get("id_col") else []) + (["text"] if text else []) + added
     types = {name: _arrow(_parse_datatype_string(TYPES[name])) for name in added if name != "id"}
     return Job(kind=kind, mode=mode, columns=tuple(df.columns), added=tuple(added), arrow_types=types,
                packs=tuple(ship(spark, p) for p in lexicons), classifier=classifier,

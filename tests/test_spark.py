@@ -211,6 +211,18 @@ def test_when_organisation_pack_given_then_executors_judge_with_it(spark, tmp_pa
     assert mine["1"]["lexicon_version"] != plain["1"]["lexicon_version"]
 
 
+def test_when_pack_is_broken_then_refused_on_the_driver_naming_the_problem(spark, tmp_path):
+    from detector.lexicon import LexiconError
+
+    pack = tmp_path / "broken"
+    pack.mkdir()
+    (pack / "rules.yaml").write_text("entries:\n  - {id: x-1, phrase: 你自己百度去, category: no-such-category, severity: 2}\n",
+                                     encoding="utf-8")
+    df = spark.createDataFrame([("1", "您好")], "id string, text string")
+    with pytest.raises(LexiconError, match=r"broken.rules\.yaml:2: category"):
+        jspark.score_texts(df, lexicons=[pack])
+
+
 def test_when_many_batches_and_tasks_then_one_detector_per_worker_process(spark, tmp_path, monkeypatch):
     log = tmp_path / "log"
     log.mkdir()
