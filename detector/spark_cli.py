@@ -20,6 +20,7 @@ from pathlib import Path
 
 PROG = "jiyu spark-scan"
 FORMATS = ("auto", "jsonl", "conversations", "csv", "parquet")
+BATCH = "spark.sql.execution.arrow.maxRecordsPerBatch"
 RAW = "_jiyu_line"  # the JSON line itself, judged as `jiyu scan` reads it; kept in the errors output as `record`
 
 
@@ -132,7 +133,9 @@ def read(spark, fmt: str, inputs: list[str], args: argparse.Namespace):  # noqa:
             .option("sep", "\t" if inputs[0].lower().endswith(".tsv") else ",").csv(inputs).na.fill("")
     else:  # jsonl, conversations: typed columns inferred by Spark are copied through; the line is judged
         lines = spark.read.text(inputs).where(F.col("value").rlike(r"(?U)\S")).withColumnRenamed("value", RAW)
-        fields = [f for f in spark.read.json(inputs).schema.fields if f.name != "_corrupt_record"]
+        # a call's turns are judged from the line: not parsed into columns too (the biggest field, in and out of Python)
+        skip = {"_corrupt_record", *(["turns"] if fmt == "conversations" else [])}
+        fields = [f for f in spark.read.json(inputs).schema.fields if f.name not in skip]
         df = lines.select(F.from_json(RAW, StructType(fields)).alias("r"), RAW).select("r.*", RAW) if fields else lines
     if args.where:
         df = df.where(args.where)
@@ -173,7 +176,13 @@ def run(args: argparse.Namespace) -> int:
         fmt = _format(args, inputs)
         df = read(spark, fmt, inputs, args)
         scored, calls = score(df, fmt, args)
-        return _write(spark, df, scored, calls, fmt, output, errors_out, args)
+        previous = spark.conf.get(BATCH)
+        if calls and previous == "10000" and not spark.sparkContext.getConf().contains(BATCH):  # Spark's default, not chosen
+            spark.conf.set(BATCH, "1000")  # a call is ~20 turns: smaller batches overlap reading and judging
+        try:
+            return _write(spark, df, scored, calls, fmt, output, errors_out, args)
+        finally:
+            spark.conf.set(BATCH, previous)  # the session may be a notebook's: left as found
     except (PySparkException, Py4JJavaError, ValueError) as e:
         print(f"{PROG}: {_first_line(e)}", file=sys.stderr)
         return 2
