@@ -466,6 +466,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p, "qa")
     p.set_defaults(func=cmd_scan)
 
+    from .spark_cli import add_parser as add_spark_scan  # pyspark is imported only when spark-scan runs
+
+    add_spark_scan(command, _add_common)
+
     p = command("serve", "run the HTTP API (see api/ and README)",
                 "JIYU_API_KEYS=k1,k2 jiyu serve --host 0.0.0.0 --workers 2", "curl -s localhost:8000/v1/check -H 'content-type: application/json' -d '{\"text\":\"有完没完\"}'")
     p.epilog = ("environment:\n  JIYU_API_KEYS / JIYU_API_KEYS_FILE   client keys (comma-separated / one per line); none: loopback only\n"

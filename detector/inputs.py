@@ -217,12 +217,17 @@ def jsonl_record(raw: RawLine, text_field: str = "text", id_field: str = "id") -
     obj = json_object(raw)
     if isinstance(obj, BadRecord):
         return obj
+    return text_record(obj, raw.file, raw.line, text_field, id_field)
+
+
+def text_record(obj: dict, file: str, line: int, text_field: str = "text", id_field: str = "id") -> Record | BadRecord:
+    """An utterance from a parsed object (a JSON line, a Spark row): its text must be a string."""
     rid = obj.get(id_field)
     if text_field not in obj:
-        return BadRecord(raw.file, raw.line, f"field {text_field!r} is missing", rid)
+        return BadRecord(file, line, f"field {text_field!r} is missing", rid)
     if not isinstance(obj[text_field], str):
-        return BadRecord(raw.file, raw.line, f"field {text_field!r} must be a string, got {type_name(obj[text_field])}", rid)
-    return Record(raw.file, raw.line, obj.get(id_field, raw.line), obj[text_field], obj)
+        return BadRecord(file, line, f"field {text_field!r} must be a string, got {type_name(obj[text_field])}", rid)
+    return Record(file, line, obj.get(id_field, line), obj[text_field], obj)
 
 
 def conversation_record(raw: RawLine) -> Record | BadRecord:
