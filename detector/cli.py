@@ -139,6 +139,8 @@ def cmd_scan(args: argparse.Namespace) -> int:
     except (ScoreSheetError, inputs.InputError) as e:
         print(f"jiyu scan: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        raise  # the reader stopped reading (`jiyu scan ... | head`): not an error, see main
     except OSError as e:  # an output that cannot be written, an input that vanished
         print(f"jiyu scan: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 2
