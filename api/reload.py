@@ -18,6 +18,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -29,8 +30,11 @@ POLL = 0.2  # seconds between looks at the generation file
 
 def _write_json(path: Path, obj: dict) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj), encoding="utf-8")
-    os.replace(tmp, path)  # readers see the old file or the new one, never half
+    try:
+        tmp.write_text(json.dumps(obj), encoding="utf-8")
+        os.replace(tmp, path)  # readers see the old file or the new one, never half
+    except FileNotFoundError:  # the directory went with a server shutting down while a load finished
+        pass
 
 
 def _read_json(path: Path) -> dict | None:
@@ -91,10 +95,8 @@ class State:
 
     def leave(self) -> None:
         (self.dir / f"worker-{os.getpid()}.json").unlink(missing_ok=True)
-        if self.private:
-            for path in self.dir.iterdir():
-                path.unlink(missing_ok=True)
-            self.dir.rmdir()
+        if self.private:  # ours alone; a load still finishing may be writing into it: no error
+            shutil.rmtree(self.dir, ignore_errors=True)
 
 
 async def compile_elsewhere(lexicons: tuple[str, ...]) -> tuple[str | None, list[str]]:
