@@ -237,6 +237,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if len(text) > settings.max_text_chars:
             raise ApiError(413, f"{field}: {len(text)} characters, over the limit of {settings.max_text_chars}", field)
 
+    def require_json(request: Request) -> None:
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            # a form or text/plain body is what a web page can send without asking: refused
+            raise ApiError(415, f"Content-Type: application/json is required, got {content_type or 'none'!r}", "Content-Type")
+
     def check_budget(field: str, texts: list[str]) -> None:
         total = sum(map(len, texts))
         if total > settings.max_request_chars:
@@ -260,10 +266,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/v1/check", response_model=CheckResponse, responses=ERRORS, openapi_extra={"requestBody": check_body},
               summary="Check one reply or a batch before it is sent")
     async def check(request: Request) -> Any:
-        content_type = request.headers.get("content-type", "")
-        if content_type.split(";")[0].strip().lower() != "application/json":
-            # a form or text/plain body is what a web page can send without asking: refused
-            raise ApiError(415, f"Content-Type: application/json is required, got {content_type or 'none'!r}", "Content-Type")
+        require_json(request)
         raw = await _body(request)
         if not raw.strip():
             raise ApiError(422, "body: a JSON object is required", "body")
@@ -305,9 +308,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/v1/conversations", response_model=ConversationResponse, responses=ERRORS,
               openapi_extra={"requestBody": conversation_body}, summary="Judge the agent turns of one conversation")
     async def conversations(request: Request) -> Any:
-        content_type = request.headers.get("content-type", "")
-        if content_type.split(";")[0].strip().lower() != "application/json":
-            raise ApiError(415, f"Content-Type: application/json is required, got {content_type or 'none'!r}", "Content-Type")
+        require_json(request)
         raw = await _body(request)
         try:
             data = jsonout.loads(raw)

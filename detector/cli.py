@@ -111,6 +111,7 @@ def cmd_scan(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from . import inputs, scan
+    from .scan_report import summary_lines
     from .scoresheet import ScoreSheetError
 
     problem = _scan_usage_error(args)
@@ -155,18 +156,9 @@ def cmd_scan(args: argparse.Namespace) -> int:
             sys.stderr.flush()
             os._exit(128 + summary.interrupted)
         return 128 + summary.interrupted
-    totals = summary.to_dict()
     if not args.quiet:
-        cats = ", ".join(f"{c} {n}" for c, n in summary.per_category.most_common()) or "none"
-        resumed = f" ({summary.resumed} from an earlier run)" if args.resume else ""
-        agents = f", agent inferred in {summary.agent_inferred} call(s), no agent found in {summary.no_agent}" \
-            if "calls_no_agent" in totals else ""
-        print(f"jiyu scan: {summary.scored} scored{resumed}, {summary.flagged} flagged (labels: {cats}),"
-              f" {summary.skipped} skipped{agents} [mode {args.mode}, lexicon {where}]", file=sys.stderr)
-        if list(totals["agents"]) not in ([], ["(no agent id)"]):  # nothing to say per agent when no record names one
-            for agent, a in totals["agents"].items():
-                print(f"  agent {agent}: {a['calls']} calls, {a['flagged_calls']} flagged, {a['violations']} violations,"
-                      f" {a['reviews']} reviews, mean score {a['mean_score']}, pass rate {a['pass_rate']:.0%}", file=sys.stderr)
+        for line in summary_lines(summary, "jiyu scan", args.mode, where, resumed=args.resume):
+            print(line, file=sys.stderr)
     for failed in summary.failed_files:
         print(f"jiyu scan: {failed}", file=sys.stderr)
     if summary.failed_files:

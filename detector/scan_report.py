@@ -166,13 +166,14 @@ def resume_state(out: str | None, key: str, agent_field: str, violations_csv: st
     return state
 
 
-def summary_lines(summary: Summary, prog: str, mode: str, where: str) -> list[str]:
+def summary_lines(summary: Summary, prog: str, mode: str, where: str, resumed: bool = False) -> list[str]:
     """What `jiyu scan` prints at the end (`jiyu spark-scan` prints the same): totals, then per agent."""
     totals = summary.to_dict()
     cats = ", ".join(f"{c} {n}" for c, n in summary.per_category.most_common()) or "none"
     agents = f", agent inferred in {summary.agent_inferred} call(s), no agent found in {summary.no_agent}" \
         if "calls_no_agent" in totals else ""
-    lines = [f"{prog}: {summary.scored} scored, {summary.flagged} flagged (labels: {cats}),"
+    earlier = f" ({summary.resumed} from an earlier run)" if resumed else ""
+    lines = [f"{prog}: {summary.scored} scored{earlier}, {summary.flagged} flagged (labels: {cats}),"
              f" {summary.skipped} skipped{agents} [mode {mode}, lexicon {where}]"]
     if list(totals["agents"]) not in ([], [NO_AGENT_ID]):  # nothing to say per agent when no record names one
         for agent, a in totals["agents"].items():
